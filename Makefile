@@ -1,0 +1,41 @@
+# Entry point of the patch series. See README.md.
+PYTHON ?= python3
+SERIES := $(PYTHON) tools/series.py
+
+.PHONY: help tree export status check wheel demo test
+
+help:
+	@echo "make demo    build the fork and show it against a real RabbitMQ"
+	@echo "make test    set up and run every check (what CI runs)"
+	@echo "make tree    build/oslo.messaging from upstream.pin + patches/"
+	@echo "make export  write the tree's commits back to patches/"
+	@echo "make status  fail unless everything in the tree is exported"
+	@echo "make check   lint the series (applies; Gerrit-ready messages)"
+	@echo "make wheel   dist/oslo_messaging-18.3.1+fork...-py3-none-any.whl"
+
+tree:
+	@echo "make tree: building build/oslo.messaging from the pin and patches/"
+	@$(SERIES) tree $(if $(FORCE),--force)
+
+export:
+	@echo "make export: writing upstream..HEAD of the tree to patches/"
+	@$(SERIES) export
+
+status:
+	@$(SERIES) status
+
+check:
+	@echo "make check: applying the series on the pristine sdist, linting"
+	@$(SERIES) check
+
+wheel:
+	@echo "make wheel: building the wheel from build/oslo.messaging"
+	@$(SERIES) wheel
+
+demo:
+	@echo "make demo: wheel, fresh virtualenv, RabbitMQ round trip"
+	@$(PYTHON) tools/demo.py
+
+test:
+	@echo "make test: every stage, from a fresh virtualenv"
+	@$(PYTHON) tools/run_tests.py

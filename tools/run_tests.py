@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""The test command (``make test``): set everything up, run every stage.
+
+Stages, in order; each prints one closing line, and the run ends with
+``N passed, N failed`` over all of them:
+
+  venv        a fresh virtualenv at build/venv from constraints.txt
+  check       the series applies on the pinned sdist; commit messages lint
+  tree        build/oslo.messaging rebuilt from the pin and the series
+  wheel       the wheel built from the tree, installed into the venv
+  pep8        flake8 + hacking with upstream's [flake8] settings
+  unit        upstream's whole unit suite plus ours, with stestr, in a
+              network namespace with only loopback (when we are root)
+  functional  oslo_messaging.tests.functional against a private RabbitMQ
+              started by pifpaf
+  tooling     pytest of tools/tests
+
+Nothing is reused from an earlier run but the verified sdist download.
+Stage results count their tests; a stage without tests (venv, check,
+tree, wheel, pep8) counts as one.  A failing stage does not stop the
+stages that do not depend on it.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+BUILD = os.path.join(ROOT, 'build')
+TREE = os.path.join(BUILD, 'oslo.messaging')
+VENV = os.path.join(BUILD, 'venv')
+BIN = os.path.join(VENV, 'bin')
+CONSTRAINTS = os.path.join(ROOT, 'constraints.txt')
+PYTHON = sys.executable
+
+
+class StageFailed(Exception):
+    pass
+
+
+def run(cmd, cwd=ROOT, env=None, log=None):
+    """Run cmd, echo its output to a log file and return (rc, output)."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env['PATH'] = BIN + os.pathsep + full_env.get('PATH', '')
+    print('  $ ' + ' '.join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if log:
+        with open(log, 'a') as f:
+            f.write(proc.stdout)
+    return proc.returncode, proc.stdout
+
+
+def tail(output, lines=40):
+    return '\n'.join(output.rstrip().splitlines()[-lines:])
+
+
+def need(rc, output, what):
+    if rc != 0:
+        print(tail(output))
+        raise StageFailed(what)
+
+
+def stage_venv():
+    need(*run([PYTHON, '-m', 'venv', '--clear', VENV]), 'python3 -m venv')
+    pip = [os.path.join(BIN, 'python'), '-m', 'pip', 'install', '-q',
+           '-c', CONSTRAINTS]
+    need(*run(pip + ['pip', 'wheel', 'setuptools']), 'pip upgrade')
+    need(*run(pip + ['-r', os.path.join(ROOT, 'tools', 'requirements.txt')]),
+         'pip install tools/requirements.txt')
+    return 1, 0, 0
+
+
+def stage_check():
+    need(*run([PYTHON, 'tools/series.py', 'check']), 'make check')
+    return 1, 0, 0
+
+
+def stage_tree():
+    need(*run([PYTHON, 'tools/series.py', 'tree']), 'make tree')
+    return 1, 0, 0
+
+
+def stage_wheel():
+    rc, out = run([os.path.join(BIN, 'python'), 'tools/series.py', 'wheel'])
+    need(rc, out, 'make wheel')
+    wheel = re.findall(r'wrote (\S+\.whl)', out)[-1]
+    pip = [os.path.join(BIN, 'python'), '-m', 'pip', 'install', '-q',
+           '-c', CONSTRAINTS]
+    need(*run(pip + ['-r', os.path.join(TREE, 'requirements.txt'),
+                     '-r', os.path.join(TREE, 'test-requirements.txt')]),
+         'pip install test requirements')
+    need(*run(pip + ['--no-deps', '--force-reinstall', wheel]),
+         'pip install the wheel')
+    return 1, 0, 0
+
+
+def stage_pep8():
+    rc, out = run([os.path.join(BIN, 'flake8')], cwd=TREE)
+    need(rc, out, 'flake8 found problems')
+    return 1, 0, 0
+
+
+def stestr_counts(output):
+    found = {k: int(v) for k, v in re.findall(
+        r'- (Passed|Failed|Skipped): (\d+)', output)}
+    if not found:
+        raise StageFailed('stestr printed no totals')
+    return found.get('Passed', 0), found.get('Failed', 0), found.get(
+        'Skipped', 0)
+
+
+def isolated_network():
+    """Command prefix running a command with only loopback, if we can."""
+    probe = subprocess.run(['unshare', '-n', 'true'],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    if probe.returncode == 0:
+        return ['unshare', '-n', 'sh', '-c', 'ip link set lo up && exec "$@"',
+                'isolated']
+    print('  note: cannot unshare the network namespace (not root?); '
+          'test_notifier_retry_connection_fails_rabbit fails if a broker '
+          'listens on localhost:5672')
+    return []
+
+
+def stage_unit():
+    log = os.path.join(BUILD, 'unit.log')
+    rc, out = run(isolated_network() + ['stestr', 'run', '--concurrency',
+                                        '2'], cwd=TREE, log=log)
+    passed, failed, skipped = stestr_counts(out)
+    if rc != 0 or failed:
+        print(tail(out, 60))
+        print('  (full log: %s)' % os.path.relpath(log))
+    return passed, failed, skipped
+
+
+def ensure_rabbitmq_server():
+    """The broker the functional tests start privately with pifpaf."""
+    paths = ['/usr/lib/rabbitmq/bin/rabbitmq-server',
+             '/usr/sbin/rabbitmq-server']
+    if any(os.path.exists(p) for p in paths):
+        return
+    if os.geteuid() == 0 and shutil.which('apt-get'):
+        print('  rabbitmq-server is missing: installing it with apt-get')
+        env = {'DEBIAN_FRONTEND': 'noninteractive'}
+        need(*run(['apt-get', 'update', '-q']), 'apt-get update')
+        need(*run(['apt-get', 'install', '-y', '-q', 'rabbitmq-server'],
+                  env=env), 'apt-get install rabbitmq-server')
+        return
+    raise StageFailed('rabbitmq-server is not installed: install the '
+                      'rabbitmq-server package (Debian/Ubuntu: apt-get '
+                      'install rabbitmq-server) and run again')
+
+
+def pifpaf_env(tmp):
+    """Environment for a private pifpaf broker.
+
+    The machine's /etc/rabbitmq/rabbitmq.conf may pin a listener on 5672
+    (the system broker); point the private node at an empty config file.
+    """
+    conf = os.path.join(tmp, 'rabbitmq.conf')
+    open(conf, 'w').close()
+    return {'RABBITMQ_CONFIG_FILE': conf}
+
+
+def stage_functional():
+    ensure_rabbitmq_server()
+    log = os.path.join(BUILD, 'functional.log')
+    with tempfile.TemporaryDirectory() as tmp:
+        env = pifpaf_env(tmp)
+        url = 'rabbit://pifpaf:secret@127.0.0.1:5682/'
+        env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url)
+        rc, out = run(['pifpaf', '--env-prefix', 'RABBITMQ', 'run',
+                       'rabbitmq', '--', 'stestr', 'run', '--concurrency',
+                       '2', 'oslo_messaging.tests.functional'],
+                      cwd=TREE, env=env, log=log)
+    passed, failed, skipped = stestr_counts(out)
+    if rc != 0 or failed:
+        print(tail(out, 60))
+        print('  (full log: %s)' % os.path.relpath(log))
+    return passed, failed, skipped
+
+
+def stage_tooling():
+    rc, out = run([os.path.join(BIN, 'python'), '-m', 'pytest', '-q',
+                   '-p', 'no:cacheprovider', 'tools/tests'])
+    counts = dict((k, int(v)) for v, k in re.findall(
+        r'(\d+) (passed|failed|error|errors|skipped)', out.splitlines()[-1]
+        if out.strip() else ''))
+    failed = counts.get('failed', 0) + counts.get('error', 0) + counts.get(
+        'errors', 0)
+    if rc != 0 and not failed:
+        failed = 1
+    if rc != 0:
+        print(tail(out))
+    return counts.get('passed', 0), failed, counts.get('skipped', 0)
+
+
+STAGES = [
+    ('venv', stage_venv, ()),
+    ('check', stage_check, ()),
+    ('tree', stage_tree, ('check',)),
+    ('wheel', stage_wheel, ('venv', 'tree')),
+    ('pep8', stage_pep8, ('venv', 'tree')),
+    ('unit', stage_unit, ('wheel',)),
+    ('functional', stage_functional, ('wheel',)),
+    ('tooling', stage_tooling, ('venv',)),
+]
+
+
+def main(argv):
+    wanted = set(argv) or {name for name, _, _ in STAGES}
+    unknown = wanted - {name for name, _, _ in STAGES}
+    if unknown:
+        print('unknown stage(s): %s' % ', '.join(sorted(unknown)))
+        return 2
+    deps_of = {name: deps for name, _, deps in STAGES}
+    todo = set()
+    while wanted:
+        name = wanted.pop()
+        todo.add(name)
+        wanted |= set(deps_of[name]) - todo
+    results = {}
+    summary = []
+    total_passed = total_failed = 0
+    for name, func, deps in STAGES:
+        if name not in todo:
+            continue
+        print('==> %s' % name, flush=True)
+        start = time.monotonic()
+        broken = [d for d in deps if results.get(d) is False]
+        if broken:
+            passed, failed, skipped = 0, 1, 0
+            line = 'FAILED: not run, %s failed' % ', '.join(broken)
+        else:
+            try:
+                passed, failed, skipped = func()
+                line = '%s: %d passed, %d failed, %d skipped' % (
+                    'ok' if not failed else 'FAILED', passed, failed,
+                    skipped)
+            except StageFailed as exc:
+                passed, failed, skipped = 0, 1, 0
+                line = 'FAILED: %s' % exc
+        results[name] = not failed
+        total_passed += passed
+        total_failed += failed
+        summary.append('%-11s %s (%.0f s)' % (name, line,
+                                              time.monotonic() - start))
+        print('<== %s' % summary[-1], flush=True)
+    print('\nSummary:')
+    for line in summary:
+        print('  ' + line)
+    print('%d passed, %d failed' % (total_passed, total_failed))
+    return 1 if total_failed or not summary else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
