@@ -49,8 +49,13 @@ def main():
     step('installing it into a fresh virtualenv (%s)'
          % os.path.relpath(VENV))
     run([sys.executable, '-m', 'venv', '--clear', VENV])
-    run([PY, '-m', 'pip', 'install', '-q', '-c', CONSTRAINTS,
-         wheel, 'pifpaf'])
+    proc = subprocess.run([PY, '-m', 'pip', 'install', '-q', '-c',
+                           CONSTRAINTS, wheel, 'pifpaf'],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    if proc.returncode != 0:
+        print(proc.stdout)
+        sys.exit('demo: pip install failed')
     with tempfile.TemporaryDirectory() as tmp:
         conf = os.path.join(tmp, 'rabbitmq.conf')
         open(conf, 'w').close()

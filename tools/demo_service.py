@@ -73,7 +73,10 @@ def main():
                 '[oslo_messaging_rabbit]\nheartbeat_in_pthread = %s\n'
                 'heartbeat_timeout_threshold = %d\nheartbeat_rate = 2\n'
                 % (url, mode, threshold))
-    conf = cfg.ConfigOpts()
+    # NOTE: the global CONF, as services use: in 18.3.1 an RPC call built
+    # on a private ConfigOpts fails (the [oslo_messaging_tracing] options
+    # are only registered on cfg.CONF).
+    conf = cfg.CONF
     conf(['--config-file', path])
     reconnects = CountReconnects()
     logging.getLogger().addHandler(reconnects)

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 
 SUMMARY_MAX = 72
 BODY_MAX = 72
@@ -308,15 +309,11 @@ class Series:
         version = '%s+fork%d.%s' % (self.pin['version'], count, tree_id[:8])
         os.makedirs(self.dist, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._build_dir()) as tmp:
+            # NOTE: build from a clone, not an export: without git, pbr
+            # takes the file list from the sdist's stale SOURCES.txt and
+            # leaves the modules our patches add out of the wheel.
             src = os.path.join(tmp, 'src')
-            os.makedirs(src)
-            archive = git(self.tree, 'archive', '--format=tar', 'HEAD',
-                          text=False).stdout
-            tar_path = os.path.join(tmp, 'src.tar')
-            with open(tar_path, 'wb') as f:
-                f.write(archive)
-            with tarfile.open(tar_path) as tar:
-                tar.extractall(src, filter='data')
+            git(self.build, 'clone', '-q', '--no-hardlinks', self.tree, src)
             say('building wheel %s %s' % (self.pin['name'], version))
             env = dict(os.environ, PBR_VERSION=version)
             proc = subprocess.run(
@@ -327,6 +324,12 @@ class Series:
             if proc.returncode != 0 or len(wheels) != 1:
                 sys.stderr.write(proc.stdout)
                 raise SeriesError('pip wheel failed for %s' % version)
+            missing = self._missing_from_wheel(
+                os.path.join(tmp, wheels[0]))
+            if missing:
+                raise SeriesError('the wheel lacks %d module(s) of the '
+                                  'tree, e.g. %s' % (len(missing),
+                                                     missing[0]))
             for old in os.listdir(self.dist):
                 if old.endswith('.whl'):
                     os.unlink(os.path.join(self.dist, old))
@@ -334,6 +337,14 @@ class Series:
             shutil.move(os.path.join(tmp, wheels[0]), final)
         say('wrote %s' % self.rel(final))
         return final
+
+    def _missing_from_wheel(self, wheel):
+        package = self.pin['name'].replace('.', '_')
+        tracked = git(self.tree, 'ls-files', '--', '%s/*.py' % package
+                      ).stdout.split()
+        with zipfile.ZipFile(wheel) as whl:
+            names = set(whl.namelist())
+        return [path for path in tracked if path not in names]
 
     # -- helpers -----------------------------------------------------------
 
