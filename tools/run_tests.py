@@ -174,7 +174,10 @@ def stage_functional():
     with tempfile.TemporaryDirectory() as tmp:
         env = pifpaf_env(tmp)
         url = 'rabbit://pifpaf:secret@127.0.0.1:5682/'
-        env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url)
+        # TRANSPORT_DRIVER=rabbit runs upstream's RabbitMQFailoverTests too
+        # (they start their own 3-node pifpaf cluster).
+        env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url,
+                   TRANSPORT_DRIVER='rabbit')
         rc, out = run(['pifpaf', '--env-prefix', 'RABBITMQ', 'run',
                        'rabbitmq', '--', 'stestr', 'run', '--concurrency',
                        '2', 'oslo_messaging.tests.functional'],
