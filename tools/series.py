@@ -45,7 +45,8 @@ GIT_ENV = {
 }
 UPSTREAM_DATE = '2000-01-01T00:00:00+0000'
 EXCLUDES = ('.stestr/', '__pycache__/', '*.pyc', '/build/', '/dist/',
-            '/.eggs/', '/cover/', '/doc/build/', '/releasenotes/build/')
+            '/.eggs/', '/cover/', '/doc/build/', '/releasenotes/build/',
+            'erl_crash.dump')
 
 
 class SeriesError(Exception):
