@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SERIES := $(PYTHON) tools/series.py
 
-.PHONY: help tree export status check wheel demo test
+.PHONY: help tree export status check wheel demo test bench
 
 help:
 	@echo "make demo    build the fork and show it against a real RabbitMQ"
@@ -12,6 +12,7 @@ help:
 	@echo "make status  fail unless everything in the tree is exported"
 	@echo "make check   lint the series (applies; Gerrit-ready messages)"
 	@echo "make wheel   dist/oslo_messaging-18.3.1+fork...-py3-none-any.whl"
+	@echo "make bench   the fork against pristine 18.3.1, side by side"
 
 tree:
 	@echo "make tree: building build/oslo.messaging from the pin and patches/"
@@ -39,3 +40,7 @@ demo:
 test:
 	@echo "make test: every stage, from a fresh virtualenv"
 	@$(PYTHON) tools/run_tests.py
+
+bench:
+	@echo "make bench: fork vs pristine 18.3.1, printed side by side"
+	@$(PYTHON) bench/run.py
