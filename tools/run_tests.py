@@ -11,13 +11,14 @@ Stages, in order; each prints one closing line, and the run ends with
   pep8        flake8 + hacking with upstream's [flake8] settings
   unit        upstream's whole unit suite plus ours, with stestr, in a
               network namespace with only loopback (when we are root)
+  bisect      pep8 and the unit suite after each earlier patch too
   functional  oslo_messaging.tests.functional against a private RabbitMQ
               started by pifpaf
   tooling     pytest of tools/tests
 
 Nothing is reused from an earlier run but the verified sdist download.
 Stage results count their tests; a stage without tests (venv, check,
-tree, wheel, pep8) counts as one.  A failing stage does not stop the
+tree, wheel, pep8) counts as one, bisect as one per patch it checked.  A failing stage does not stop the
 stages that do not depend on it.
 """
 
@@ -65,7 +66,78 @@ def need(rc, output, what):
         raise StageFailed(what)
 
 
+def missing_system_packages():
+    """Debian packages whose files the stages need and do not find."""
+    import sysconfig
+    wanted = {
+        # uwsgi (functional tests) is compiled by pip
+        'gcc': shutil.which('gcc'),
+        'python3-dev': os.path.exists(os.path.join(
+            sysconfig.get_paths()['include'], 'Python.h')),
+        # certificates of the TLS tests
+        'openssl': shutil.which('openssl'),
+        # loopback in the unit tests' network namespace
+        'iproute2': shutil.which('ip'),
+        'rabbitmq-server': any(os.path.exists(p) for p in (
+            '/usr/lib/rabbitmq/bin/rabbitmq-server',
+            '/usr/sbin/rabbitmq-server')),
+    }
+    return sorted(name for name, found in wanted.items() if not found)
+
+
+def stage_bisect():
+    """pep8 and the unit suite after every patch but the last.
+
+    The last patch is the tree the pep8 and unit stages test; a patch
+    series must pass after each of its patches (git bisect, Gerrit).
+    """
+    commits = subprocess.run(
+        ['git', 'rev-list', '--reverse', 'upstream..HEAD~1'], cwd=TREE,
+        stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    dest = os.path.join(BUILD, 'bisect')
+    passed = failed = 0
+    for sha in commits:
+        subject = subprocess.run(['git', 'log', '-1', '--format=%s', sha],
+                                 cwd=TREE, stdout=subprocess.PIPE,
+                                 text=True).stdout.strip()
+        shutil.rmtree(dest, ignore_errors=True)
+        need(*run(['git', 'clone', '-q', TREE, dest]), 'git clone')
+        need(*run(['git', 'checkout', '-q', sha], cwd=dest), 'checkout')
+        rc, out = run([os.path.join(BIN, 'flake8')], cwd=dest)
+        if rc == 0:
+            rc, out = run(isolated_network() + ['stestr', 'run',
+                                                '--concurrency', '2'],
+                          cwd=dest)
+        if rc == 0:
+            passed += 1
+            print('  ok after: %s (%d unit tests passed)'
+                  % (subject, stestr_counts(out)[0]))
+        else:
+            failed += 1
+            print(tail(out))
+            print('  FAILED after: %s' % subject)
+    shutil.rmtree(dest, ignore_errors=True)
+    return passed, failed, 0
+
+
+def ensure_system_packages():
+    missing = missing_system_packages()
+    if not missing:
+        return
+    if os.geteuid() == 0 and shutil.which('apt-get'):
+        print('  missing %s: installing with apt-get' % ', '.join(missing))
+        env = {'DEBIAN_FRONTEND': 'noninteractive'}
+        need(*run(['apt-get', 'update', '-q']), 'apt-get update')
+        need(*run(['apt-get', 'install', '-y', '-q'] + missing, env=env),
+             'apt-get install %s' % ' '.join(missing))
+        return
+    raise StageFailed('missing system packages: %s (Debian/Ubuntu: '
+                      'apt-get install %s); install them and run again'
+                      % (', '.join(missing), ' '.join(missing)))
+
+
 def stage_venv():
+    ensure_system_packages()
     need(*run([PYTHON, '-m', 'venv', '--clear', VENV]), 'python3 -m venv')
     pip = [os.path.join(BIN, 'python'), '-m', 'pip', 'install', '-q',
            '-c', CONSTRAINTS]
@@ -96,6 +168,19 @@ def stage_wheel():
          'pip install test requirements')
     need(*run(pip + ['--no-deps', '--force-reinstall', wheel]),
          'pip install the wheel')
+    # The installed wheel's entry points, run from outside the tree.
+    rc, out = run([os.path.join(BIN, 'oslo-config-generator'),
+                   '--namespace', 'oslo.messaging'], cwd=BUILD)
+    need(rc, out, 'oslo-config-generator from the wheel')
+    if '[oslo_messaging_rabbit]' not in out or \
+            '#heartbeat_in_pthread = false' not in out:
+        raise StageFailed('oslo-config-generator output lacks '
+                          '[oslo_messaging_rabbit] heartbeat_in_pthread')
+    rc, out = run([os.path.join(BIN, 'python'), '-c',
+                   'from importlib.metadata import entry_points as e; '
+                   'print(e(group="oslo.messaging.drivers")["rabbit"]'
+                   '.load())'], cwd=BUILD)
+    need(rc, out, 'the rabbit driver entry point of the wheel')
     return 1, 0, 0
 
 
@@ -139,24 +224,6 @@ def stage_unit():
     return passed, failed, skipped
 
 
-def ensure_rabbitmq_server():
-    """The broker the functional tests start privately with pifpaf."""
-    paths = ['/usr/lib/rabbitmq/bin/rabbitmq-server',
-             '/usr/sbin/rabbitmq-server']
-    if any(os.path.exists(p) for p in paths):
-        return
-    if os.geteuid() == 0 and shutil.which('apt-get'):
-        print('  rabbitmq-server is missing: installing it with apt-get')
-        env = {'DEBIAN_FRONTEND': 'noninteractive'}
-        need(*run(['apt-get', 'update', '-q']), 'apt-get update')
-        need(*run(['apt-get', 'install', '-y', '-q', 'rabbitmq-server'],
-                  env=env), 'apt-get install rabbitmq-server')
-        return
-    raise StageFailed('rabbitmq-server is not installed: install the '
-                      'rabbitmq-server package (Debian/Ubuntu: apt-get '
-                      'install rabbitmq-server) and run again')
-
-
 def pifpaf_env(tmp):
     """Environment for a private pifpaf broker.
 
@@ -169,7 +236,6 @@ def pifpaf_env(tmp):
 
 
 def stage_functional():
-    ensure_rabbitmq_server()
     log = os.path.join(BUILD, 'functional.log')
     with tempfile.TemporaryDirectory() as tmp:
         env = pifpaf_env(tmp)
@@ -211,6 +277,7 @@ STAGES = [
     ('wheel', stage_wheel, ('venv', 'tree')),
     ('pep8', stage_pep8, ('venv', 'tree')),
     ('unit', stage_unit, ('wheel',)),
+    ('bisect', stage_bisect, ('wheel',)),
     ('functional', stage_functional, ('wheel',)),
     ('tooling', stage_tooling, ('venv',)),
 ]
