@@ -34,8 +34,8 @@ sys.path.insert(0, os.path.join(ROOT, 'bench'))
 import amqp_proxy  # noqa: E402
 
 STALL = 60
-RPC_ROUNDS = 3
-RPC_CALLS = 1000
+RPC_ROUNDS = 5
+RPC_CALLS = 2000
 IDLE_SECONDS = 20
 COUNTS = (1, 10, 100)
 # (label, virtualenv, heartbeat_in_pthread)
