@@ -1,221 +1,435 @@
 #!/usr/bin/env python3
-"""``make bench``: the fork against pristine oslo.messaging 18.3.1.
+"""``make bench``: heartbeat_in_pthread designs against pristine 18.3.1.
 
-Builds the fork's wheel, installs it and pristine 18.3.1 (from the package
-index) into two fresh virtualenvs, starts a private RabbitMQ with pifpaf,
-and measures, side by side in one run:
+Variants, side by side in one run:
 
-1. punctuality on the wire: during a 60 s stalled hub, the largest gap
-   between client-to-broker AMQP frames, timestamped by a frame-parsing
-   proxy (pristine, fork option off, fork option on);
-2. RPC call throughput and p50/p99 latency, eventlet and threading
-   executors, the three variants interleaved round by round;
-3. idle cost per connection (CPU, wake-ups) and resident memory and OS
-   threads for 1, 10 and 100 connections, option off vs on;
-4. transport.cleanup() time with 1, 10 and 100 connections.
+1. pristine 18.3.1 (the sdist from the package index);
+2. the fork (its current wheel), option off;
+3. the per-connection design, option on: one native thread per
+   connection, the wheel built from the series committed at
+   PER_CONNECTION_REV;
+4. the fork, option on: one shared native thread per process.
 
-Prints figures and ratios; asserts nothing.  Results also go to
-build/bench.json.
+Measured (workloads.py runs in each variant's virtualenv):
+
+* connections, for each of COUNTS, in an eventlet-patched process of each
+  variant (the four run in parallel, phases in step): the process opens
+  N impl_rabbit Connections (heartbeat_timeout_threshold HEARTBEAT, so a
+  tick of HEARTBEAT / heartbeat_rate / 2 s), then reports
+  - OS threads (/proc/self/task) before the connections and with them,
+    and RSS;
+  - CPU seconds (getrusage, all threads) and wake-ups per minute over an
+    IDLE s window with the hub running; a wake-up is a context switch
+    (voluntary + nonvoluntary) of any thread of the process, read from
+    /proc/self/task/*/status;
+  - the largest gap between client frames of any connection while the
+    main OS thread is blocked without yielding for STALL_TICKS ticks:
+    from the frame-parsing proxy (amqp_proxy.AmqpProxy) up to PROXY_MAX
+    connections, above it from TCP segments seen on the loopback
+    interface (amqp_proxy.WireClock, root only);
+  - time to close every connection and clean the transport up, and the
+    OS threads left above the baseline at once and after 1 s;
+* RPC call, eventlet and threading executors: for each variant and
+  executor a server process and a client process, started once; then
+  RPC_ROUNDS rounds in which the four variants' clients make calls for
+  the same RPC_BLOCK seconds at the same time, so that they share
+  whatever load the machine has (one after the other, the load changes
+  between them: per-round ratios then spread by 20 % on a busy machine).
+  Per round and variant: calls/s, p50/p99 latency and CPU time per call
+  of each process (getrusage of the whole process around the timed
+  calls; the server's read through an RPC call before and after).  The
+  ratios (option on / option off, fork / pristine) are given as the
+  geometric mean and 95 % t-interval of the per-round ratios, with
+  "cannot be told apart" when the interval holds 1.0.  The RPC processes
+  run at nice RPC_NICE when we may (root), ahead of other load.
+
+Prints figures with the issue's targets next to them; asserts nothing.
+Results also go to build/bench.json.
+
+    bench/run.py [--fork-rev REV] [--per-connection-rev REV]
+                 [--counts 1,10,100] [--rounds N] [--build-dir DIR]
+    bench/run.py --report [--build-dir DIR]
+
+--fork-rev builds the "fork" wheel from the patches committed at REV
+instead of build/oslo.messaging (the live tree).
 """
 
+import argparse
 import json
 import os
-import statistics
+import queue
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-BUILD = os.path.join(ROOT, 'build')
 CONSTRAINTS = os.path.join(ROOT, 'constraints.txt')
 WORKLOADS = os.path.join(ROOT, 'bench', 'workloads.py')
 sys.path.insert(0, os.path.join(ROOT, 'bench'))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import amqp_proxy  # noqa: E402
+import benchstats  # noqa: E402
+import series  # noqa: E402
 
-STALL = 60
-RPC_ROUNDS = 5
-RPC_CALLS = 2000
-IDLE_SECONDS = 20
-COUNTS = (1, 10, 100)
+# The last series with one native heartbeat thread per connection.
+PER_CONNECTION_REV = 'bc9e521d95168c39da0a51adb45c571af097fd84'
+
+COUNTS = (1, 10, 100, 1000)
+HEARTBEAT = 30         # heartbeat_timeout_threshold of the connection runs
+IDLE = 30              # seconds of idle window
+STALL_TICKS = 4        # stalled hub, in ticks
+PROXY_MAX = 100        # above: WireClock instead of the proxy
+RPC_ROUNDS = 50        # rounds of the RPC comparison (round 0 warms up, extra)
+RPC_BLOCK = 2.0        # seconds of calls per round and variant
+RPC_NICE = -10         # priority of the RPC processes over the machine's load
+BROKER_PORT = 5762     # the private broker started by pifpaf
+
 # (label, virtualenv, heartbeat_in_pthread)
-VARIANTS = [('pristine 18.3.1', 'bench-pristine', '-'),
-            ('fork, option off', 'bench-fork', 'off'),
-            ('fork, option on', 'bench-fork', 'on')]
+PRISTINE = ('pristine 18.3.1', 'bench-pristine', '-')
+OFF = ('fork, option off', 'bench-fork', 'off')
+PER_CONN = ('per-connection, on', 'bench-perconn', 'on')
+SHARED = ('shared thread, on', 'bench-fork', 'on')
+VARIANTS = [PRISTINE, OFF, PER_CONN, SHARED]
+# RPC ratios: (numerator, denominator)
+COMPARISONS = [(OFF, PRISTINE), (PER_CONN, OFF), (SHARED, OFF)]
 
 
-def python(venv):
-    return os.path.join(BUILD, venv, 'bin', 'python')
+class Workload:
+    """One workloads.py process; its output is read by a thread."""
+
+    def __init__(self, build, variant, name, url, *args, nice=0):
+        _, venv, option = variant
+        self.proc = subprocess.Popen(
+            [os.path.join(build, venv, 'bin', 'python'), WORKLOADS, name,
+             url or os.environ['BENCH_URL'], option] + [str(a) for a in args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, PYTHONWARNINGS='ignore'), cwd=build,
+            preexec_fn=lambda: renice(nice))
+        self.lines = []
+        self.ready = threading.Event()
+        self.results = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith('READY'):
+                self.ready.set()
+            elif line.startswith('RESULT '):
+                self.results.put(json.loads(line[len('RESULT '):]))
+        self.ready.set()
+        self.results.put(None)
+
+    def send(self, command):
+        self.proc.stdin.write('%s\n' % command)
+        self.proc.stdin.flush()
+
+    def result(self, required=True):
+        """The next RESULT line's data (None if it failed, not required)."""
+        result = self.results.get()
+        if result is None and required:
+            sys.exit('bench: workload %s failed:\n%s'
+                     % (self.proc.args[2:], self.error()))
+        return result
+
+    def error(self):
+        return ''.join(self.lines)[-3000:]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.reader.join()
 
 
-def make_venv(name, *packages):
-    path = os.path.join(BUILD, name)
+def renice(increment):
+    try:
+        os.nice(increment)
+    except OSError:
+        pass  # not root: the machine's load disturbs us a little more
+
+
+def connections(build, count):
+    tick = benchstats.tick(HEARTBEAT, 3)  # heartbeat_rate: its default
+    stall = STALL_TICKS * tick
+    url = os.environ['BENCH_URL']
+    proxied = count <= PROXY_MAX
+    method = 'proxy' if proxied else 'wire'
+    print('bench: %d connection(s) x 4 variants: %d s idle, %d s stall '
+          '(gaps from the %s)' % (count, IDLE, stall, method), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        go = os.path.join(tmp, 'go')
+        clocks = [amqp_proxy.AmqpProxy(BROKER_PORT) if proxied else None
+                  for _ in VARIANTS]
+        runs = [Workload(build, v, 'conns', url.replace(
+            ':%d/' % BROKER_PORT, ':%d/' % c.port) if c else url, count,
+            IDLE, stall, HEARTBEAT, go) for v, c in zip(VARIANTS, clocks)]
+        for run in runs:
+            run.ready.wait()
+        wire = None
+        if not proxied:
+            try:
+                wire = amqp_proxy.WireClock(BROKER_PORT)
+            except PermissionError:  # packet sockets need root
+                method = 'n/a'
+        open(go, 'w').close()
+        results = [run.result(required=False) for run in runs]
+        for run in runs:
+            run.stop()
+    rows = []
+    for (label, _, _), clock, result, run in zip(VARIANTS, clocks, results,
+                                                 runs):
+        if result is None:  # e.g. a limit of the machine: say which
+            error = run.error().strip().splitlines() or ['no output']
+            print('bench: %s, %d connections failed:\n%s'
+                  % (label, count, run.error()), flush=True)
+            rows.append({'variant': label, 'connections': count,
+                         'error': error[-1]})
+            continue
+        start, end = result.pop('stall_start'), result.pop('stall_end')
+        ports = result.pop('ports')
+        gap = None
+        if clock:
+            gap = max(c.largest_gap(start, end) for c in clock.clocks)
+        elif wire:
+            gap = wire.largest_gap(ports, start, end)
+        rows.append(dict(result, variant=label, connections=count,
+                         largest_gap_s=gap, gap_method=method,
+                         stall_s=end - start))
+    for closable in clocks + [wire]:
+        if closable:
+            closable.close()
+    return rows
+
+
+def rpc(build, rounds):
+    print('bench: RPC calls, %d rounds of %.0f s, the %d variants at once, '
+          'eventlet then threading executor'
+          % (rounds, RPC_BLOCK, len(VARIANTS)), flush=True)
+    pairs = {}
+    for executor in ('eventlet', 'threading'):
+        for variant in VARIANTS:
+            topic = 'bench-rpc-%s-%s' % (executor, variant[0])
+            pairs[(executor, variant)] = tuple(
+                Workload(build, variant, name, None, executor, topic,
+                         nice=RPC_NICE)
+                for name in ('rpc-server', 'rpc-client'))
+    for server, client in pairs.values():
+        server.ready.wait()
+        client.ready.wait()
+    samples = {}
+    for index in range(rounds + 1):  # round 0 warms up
+        for executor in ('eventlet', 'threading'):
+            clients = [pairs[(executor, v)][1] for v in VARIANTS]
+            for client in clients:  # all together: the same machine load
+                client.send(RPC_BLOCK)
+            for variant, client in zip(VARIANTS, clients):
+                result = client.result()
+                if index:
+                    samples.setdefault((executor, variant[0]),
+                                       []).append(result)
+    for server, client in pairs.values():
+        client.stop()
+        server.stop()
+    return samples
+
+
+def rpc_rows(samples):
+    rows, ratios = [], []
+    for (executor, label), results in samples.items():
+        rows.append({'executor': executor, 'variant': label, **{
+            key: sorted(r[key] for r in results)[len(results) // 2]
+            for key in results[0]}})
+    for executor in ('eventlet', 'threading'):
+        for num, den in COMPARISONS:
+            a = samples[(executor, num[0])]
+            b = samples[(executor, den[0])]
+            row = {'executor': executor, 'ratio': '%s / %s' % (num[0],
+                                                               den[0])}
+            for key in ('calls_per_s', 'client_cpu_us', 'server_cpu_us'):
+                row[key] = benchstats.ratio_ci(
+                    [x[key] / y[key] for x, y in zip(a, b)])
+            ratios.append(row)
+    return rows, ratios
+
+
+def report(results):
+    tick = benchstats.tick(HEARTBEAT, 3)
+    print()
+    print('1. Connections in an eventlet-patched process (heartbeat '
+          'threshold %d s, tick %.1f s; idle window %d s with the hub '
+          'running; stall %d ticks)' % (HEARTBEAT, tick, IDLE, STALL_TICKS))
+    print('   %-19s %5s %7s %5s %7s %9s %11s %8s %6s %7s %5s' % (
+        'variant', 'conns', 'threads', 'base+', 'RSS MiB', 'CPU s/min',
+        'wakeups/min', 'N*ticks', 'gap s', 'close s', 'left'))
+    for row in results['connections']:
+        if 'error' in row:
+            print('   %-19s %5d failed: %s' % (row['variant'],
+                                               row['connections'],
+                                               row['error'][:80]))
+            continue
+        print('   %-19s %5d %7d %5s %7.1f %9.3f %11.0f %8.0f %6s %7.3f '
+              '%3d/%d' % (
+                  row['variant'], row['connections'], row['os_threads'],
+                  '+%d' % (row['os_threads'] - row['baseline_threads']),
+                  row['rss_mib'], row['cpu_s_per_min'],
+                  row['wakeups_per_min'],
+                  row['connections'] * 60 / row['tick_s'],
+                  'n/a' if row['largest_gap_s'] is None else
+                  '%.2f' % row['largest_gap_s'], row['close_s'],
+                  row['threads_left_at_once'],
+                  row['threads_left_after_1s']))
+    print('   threads: OS threads with the connections open, "base+" above '
+          'the process before them; N*ticks: connections x ticks per '
+          'minute; gap: largest gap between client frames of any connection '
+          'during the stall (proxy up to %d connections, loopback TCP '
+          'segments above); left: OS threads above the baseline just after '
+          'closing / 1 s later' % PROXY_MAX)
+    print('   targets (shared thread, on): threads = baseline + 1 at every '
+          'size; wake-ups/min <= N*ticks; gap <= tick + 10 %% = %.1f s at '
+          '1000 connections; nothing left after close' % (1.1 * tick))
+    print('2. RPC call, median of %d rounds of %.0f s of calls, the four '
+          'variants at once (CPU per call of each process)' % (
+              len(next(iter(results['rpc_samples'].values()))), RPC_BLOCK))
+    print('   %-10s %-19s %8s %7s %7s %13s %13s' % (
+        'executor', 'variant', 'calls/s', 'p50 ms', 'p99 ms',
+        'client us/call', 'server us/call'))
+    for row in sorted(results['rpc'], key=lambda r: (r['executor'],
+                                                     r['variant'])):
+        print('   %-10s %-19s %8.0f %7.2f %7.2f %13.1f %13.1f' % (
+            row['executor'], row['variant'], row['calls_per_s'],
+            row['p50_ms'], row['p99_ms'], row['client_cpu_us'],
+            row['server_cpu_us']))
+    print('   ratios, geometric mean [95 % interval] of per-round ratios '
+          '(target: option on within 1 % of option off)')
+    for row in results['rpc_ratios']:
+        cells, same = [], []
+        for key, name in (('calls_per_s', 'calls/s'),
+                          ('client_cpu_us', 'client CPU'),
+                          ('server_cpu_us', 'server CPU')):
+            mean, low, high = row[key]
+            cells.append('%s %.3f [%.3f, %.3f]' % (name, mean, low, high))
+            if not benchstats.told_apart(low, high):
+                same.append(name)
+        print('   %-10s %s' % (row['executor'], row['ratio']))
+        print('      %s' % '; '.join(cells))
+        if same:
+            print('      cannot be told apart: %s' % ', '.join(same))
+
+
+def measure(args):
+    build = args.build_dir
+    results = {'connections': []}
+    for count in args.counts:
+        results['connections'] += connections(build, count)
+    samples = rpc(build, args.rounds)
+    results['rpc'], results['rpc_ratios'] = rpc_rows(samples)
+    results['rpc_samples'] = {'%s|%s' % k: v for k, v in samples.items()}
+    with open(os.path.join(build, 'bench.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    report(results)
+
+
+def wheel_at(rev, build):
+    """The wheel of the series committed at rev (cached by commit)."""
+    sha = subprocess.run(['git', '-C', ROOT, 'rev-parse', rev + '^{commit}'],
+                         check=True, stdout=subprocess.PIPE,
+                         text=True).stdout.strip()
+    cache = os.path.join(build, 'bench-wheels', sha)
+    if os.path.isdir(cache) and os.listdir(cache):
+        return os.path.join(cache, os.listdir(cache)[0])
+
+    with tempfile.TemporaryDirectory(dir=build) as tmp:
+        archive = subprocess.run(['git', '-C', ROOT, 'archive', sha,
+                                  'upstream.pin', 'patches'], check=True,
+                                 stdout=subprocess.PIPE).stdout
+        subprocess.run(['tar', '-x', '-C', tmp], input=archive, check=True)
+        committed = series.Series(tmp)
+        download = os.path.join(ROOT, 'build', 'download')
+        if os.path.isdir(download):  # the verified sdist, if fetched
+            shutil.copytree(download, os.path.join(tmp, 'build', 'download'))
+        print('bench: building the wheel of the series at %s' % sha[:12],
+              flush=True)
+        wheel = committed.wheel()
+        os.makedirs(cache, exist_ok=True)
+        final = os.path.join(cache, os.path.basename(wheel))
+        shutil.move(wheel, final)
+    return final
+
+
+def make_venv(build, name, *packages):
+    path = os.path.join(build, name)
     subprocess.run([sys.executable, '-m', 'venv', '--clear', path],
                    check=True)
-    proc = subprocess.run([python(name), '-m', 'pip', 'install', '-q', '-c',
-                           CONSTRAINTS] + list(packages),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+    proc = subprocess.run([os.path.join(path, 'bin', 'python'), '-m', 'pip',
+                           'install', '-q', '-c', CONSTRAINTS] +
+                          list(packages), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         sys.exit('bench: pip install into %s failed:\n%s'
                  % (name, proc.stdout))
 
 
-def workload(venv, name, url, option, *args):
-    proc = subprocess.run(
-        [python(venv), WORKLOADS, name, url, option] + [str(a) for a in args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=dict(os.environ, PYTHONWARNINGS='ignore'), cwd=BUILD)
-    lines = [line for line in proc.stdout.splitlines()
-             if line.startswith('RESULT ')]
-    if not lines:
-        sys.exit('bench: %s %s %s failed:\n%s'
-                 % (venv, name, option, proc.stdout[-3000:]))
-    return json.loads(lines[-1][len('RESULT '):])
-
-
-def in_parallel(jobs):
-    results = [None] * len(jobs)
-
-    def run(index, job):
-        results[index] = job()
-
-    threads = [threading.Thread(target=run, args=(i, job))
-               for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-def punctuality(url, port):
-    print('bench: punctuality, %d s stalled hub, three variants in '
-          'parallel' % STALL, flush=True)
-    proxies = [amqp_proxy.AmqpProxy(port) for _ in VARIANTS]
-    jobs = [lambda v=v, p=p: workload(
-        v[1], 'stall', url.replace(':%d/' % port, ':%d/' % p.port), v[2],
-        STALL) for v, p in zip(VARIANTS, proxies)]
-    rows = []
-    for (label, _, _), proxy, result in zip(VARIANTS, proxies,
-                                            in_parallel(jobs)):
-        gap = max(clock.largest_gap(result['stall_start'],
-                                    result['stall_end'])
-                  for clock in proxy.clocks)
-        rows.append({'variant': label, 'largest_gap_s': gap,
-                     'negotiated_s': result['negotiated']})
-        proxy.close()
-    return rows
-
-
-def rpc(url):
-    print('bench: RPC calls, %d rounds x %d calls, interleaved'
-          % (RPC_ROUNDS, RPC_CALLS), flush=True)
-    samples = {}
-    for _ in range(RPC_ROUNDS):
-        for executor in ('eventlet', 'threading'):
-            for label, venv, option in VARIANTS:
-                result = workload(venv, 'rpc', url, option, executor,
-                                  RPC_CALLS)
-                samples.setdefault((executor, label), []).append(result)
-    rows = []
-    for (executor, label), results in samples.items():
-        rows.append({'executor': executor, 'variant': label, **{
-            key: statistics.median(r[key] for r in results)
-            for key in ('calls_per_s', 'p50_ms', 'p99_ms')}})
-    for row in rows:
-        base = next(r for r in rows if r['executor'] == row['executor'] and
-                    r['variant'] == VARIANTS[0][0])
-        row['throughput_ratio'] = row['calls_per_s'] / base['calls_per_s']
-        row['p99_ratio'] = row['p99_ms'] / base['p99_ms']
-    return rows
-
-
-def idle(url):
-    print('bench: idle cost, %d s per measure' % IDLE_SECONDS, flush=True)
-    rows = []
-    for count in COUNTS:
-        jobs = [lambda v=v: workload(v[1], 'idle', url, v[2], count,
-                                     IDLE_SECONDS) for v in VARIANTS[1:]]
-        for (label, _, _), result in zip(VARIANTS[1:], in_parallel(jobs)):
-            rows.append({'variant': label, 'connections': count, **result})
-    return rows
-
-
-def shutdown(url):
-    print('bench: transport.cleanup()', flush=True)
-    rows = []
-    for count in COUNTS:
-        for label, venv, option in VARIANTS:
-            result = workload(venv, 'shutdown', url, option, count)
-            rows.append({'variant': label, 'connections': count, **result})
-    return rows
-
-
-def report(results):
-    print()
-    print('1. Punctuality: largest gap between client frames during a %d s '
-          'stalled hub' % STALL)
-    for row in results['punctuality']:
-        print('   %-18s %7.1f s   (negotiated heartbeat %s s)'
-              % (row['variant'], row['largest_gap_s'], row['negotiated_s']))
-    print('2. RPC call (median of %d rounds of %d calls)'
-          % (RPC_ROUNDS, RPC_CALLS))
-    print('   %-10s %-18s %9s %8s %8s %10s %9s' % (
-        'executor', 'variant', 'calls/s', 'p50 ms', 'p99 ms',
-        'tput ratio', 'p99 ratio'))
-    for row in sorted(results['rpc'], key=lambda r: (r['executor'],
-                                                     r['variant'])):
-        print('   %-10s %-18s %9.0f %8.2f %8.2f %10.3f %9.3f' % (
-            row['executor'], row['variant'], row['calls_per_s'],
-            row['p50_ms'], row['p99_ms'], row['throughput_ratio'],
-            row['p99_ratio']))
-    print('3. Idle cost (eventlet-patched process, hub running)')
-    print('   %-18s %5s %14s %16s %8s %8s' % (
-        'variant', 'conns', 'CPU s/conn/min', 'wakeups/conn/min',
-        'RSS MiB', 'threads'))
-    for row in results['idle']:
-        print('   %-18s %5d %14.5f %16.1f %8.1f %8d' % (
-            row['variant'], row['connections'], row['cpu_s_per_conn_min'],
-            row['wakeups_per_conn_min'], row['rss_mib'], row['os_threads']))
-    print('4. transport.cleanup()')
-    for row in results['shutdown']:
-        print('   %-18s %5d connections %8.3f s  (OS threads after: %d)' % (
-            row['variant'], row['connections'], row['cleanup_s'],
-            row['os_threads_after']))
-
-
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] == '--measure':
-        url = os.environ['BENCH_URL']
-        port = int(os.environ['BENCH_PORT'])
-        results = {'punctuality': punctuality(url, port), 'rpc': rpc(url),
-                   'idle': idle(url), 'shutdown': shutdown(url)}
-        with open(os.path.join(BUILD, 'bench.json'), 'w') as f:
-            json.dump(results, f, indent=1)
-        report(results)
-        return
-    out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools',
-                                                       'series.py'), 'wheel'],
-                         check=True, stdout=subprocess.PIPE,
-                         text=True).stdout
-    wheel = out.strip().split()[-1]
-    print('bench: virtualenvs for the fork (%s) and pristine 18.3.1'
-          % os.path.basename(wheel), flush=True)
-    make_venv('bench-fork', wheel, 'pifpaf')
-    make_venv('bench-pristine', 'oslo.messaging==18.3.1')
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--fork-rev', help='build the fork from the patches '
+                        'committed at this revision, not the live tree')
+    parser.add_argument('--per-connection-rev', default=PER_CONNECTION_REV)
+    parser.add_argument('--counts', default=','.join(map(str, COUNTS)),
+                        type=lambda s: [int(n) for n in s.split(',') if n])
+    parser.add_argument('--rounds', type=int, default=RPC_ROUNDS)
+    parser.add_argument('--build-dir', default=os.path.join(ROOT, 'build'))
+    parser.add_argument('--report', action='store_true',
+                        help='print the tables of the last bench.json')
+    parser.add_argument('--measure', action='store_true',
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.build_dir = os.path.abspath(args.build_dir)
+    if args.report:
+        with open(os.path.join(args.build_dir, 'bench.json')) as f:
+            return report(json.load(f))
+    if args.measure:
+        return measure(args)
+    started = time.monotonic()
+    os.makedirs(args.build_dir, exist_ok=True)
+    try:
+        per_conn = wheel_at(args.per_connection_rev, args.build_dir)
+        fork = (wheel_at(args.fork_rev, args.build_dir) if args.fork_rev
+                else series.Series(ROOT).wheel())
+    except series.SeriesError as exc:
+        sys.exit('bench: %s' % exc)
+    print('bench: virtualenvs: fork %s, per-connection %s, pristine 18.3.1'
+          % (os.path.basename(fork), os.path.basename(per_conn)), flush=True)
+    in_parallel = [threading.Thread(target=make_venv, args=a) for a in (
+        (args.build_dir, 'bench-fork', fork, 'pifpaf'),
+        (args.build_dir, 'bench-perconn', per_conn),
+        (args.build_dir, 'bench-pristine', 'oslo.messaging==18.3.1'))]
+    for thread in in_parallel:
+        thread.start()
+    for thread in in_parallel:
+        thread.join()
+    # Room for every connection in this process (proxies), the broker and
+    # the workloads, which inherit it.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory() as tmp:
         conf = os.path.join(tmp, 'rabbitmq.conf')
         open(conf, 'w').close()
         env = dict(os.environ, RABBITMQ_CONFIG_FILE=conf)
-        port = 5762
+        inner = [sys.executable, os.path.abspath(__file__), '--measure',
+                 '--counts', ','.join(map(str, args.counts)),
+                 '--rounds', str(args.rounds), '--build-dir', args.build_dir]
         subprocess.run(
-            [os.path.join(BUILD, 'bench-fork', 'bin', 'pifpaf'),
-             '--env-prefix', 'BENCH', 'run', 'rabbitmq', '--port', str(port),
-             '--nodename', 'bench', '--', 'sh', '-c',
-             'BENCH_PORT=%d exec %s %s --measure' % (port, sys.executable,
-                                                     __file__)],
+            [os.path.join(args.build_dir, 'bench-fork', 'bin', 'pifpaf'),
+             '--env-prefix', 'BENCH', 'run', 'rabbitmq', '--port',
+             str(BROKER_PORT), '--nodename', 'bench', '--'] + inner,
             env=env, cwd=tmp, check=True)
+    print('bench: done in %.0f s' % (time.monotonic() - started))
 
 
 if __name__ == '__main__':

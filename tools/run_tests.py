@@ -22,9 +22,11 @@ tree, wheel, pep8) counts as one, bisect as one per patch it checked.  A failing
 stages that do not depend on it.
 """
 
+import glob
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -81,6 +83,15 @@ def missing_system_packages():
         'rabbitmq-server': any(os.path.exists(p) for p in (
             '/usr/lib/rabbitmq/bin/rabbitmq-server',
             '/usr/sbin/rabbitmq-server')),
+        # mod_wsgi (functional tests) is compiled by pip against apxs
+        'apache2': os.path.exists('/usr/sbin/apache2'),
+        'apache2-dev': shutil.which('apxs') or os.path.exists(
+            '/usr/bin/apxs'),
+        # the mod_wsgi tests' virtualenv of the system's python3, whose
+        # mod_wsgi module's RUNPATH they check, run as Apache's user
+        'python3-venv': bool(glob.glob('/usr/lib/python3*/ensurepip')),
+        'binutils': shutil.which('readelf'),
+        'util-linux': shutil.which('runuser'),
     }
     return sorted(name for name, found in wanted.items() if not found)
 
@@ -199,6 +210,55 @@ def stestr_counts(output):
         'Skipped', 0)
 
 
+def readable(output, width=300):
+    """output with pifpaf's quoted program output split into lines.
+
+    pifpaf reports a program that failed to start as one line,
+    ``Output: b'...\\n...'``; long lines are cut to width.
+    """
+    lines = output.replace('\\r\\n', '\n').replace('\\n', '\n').splitlines()
+    return '\n'.join(line if len(line) <= width else line[:width] + ' [...]'
+                     for line in lines)
+
+
+def failure_reason(output):
+    """One line saying why a command failed, from its output.
+
+    The error lines (pifpaf's ``ERROR [pifpaf] ...``, RabbitMQ's
+    ``ERROR: ...``), else the last line of output.
+    """
+    lines = [line.strip() for line in readable(output, 500).splitlines()
+             if line.strip()]
+    if not lines:
+        return 'no output'
+    errors = []
+    for line in lines:
+        if re.search(r'\bERROR\b', line):
+            # RabbitMQ's log prefix: "<time> [error] <0.132.0> "
+            line = re.sub(r'^.*\[error\] <[\d.]+> ', '', line)
+            if line not in errors:
+                errors.append(line)
+    return '; '.join(errors[:3]) if errors else lines[-1]
+
+
+def show_failure(output, log):
+    print(tail(readable(output), 60))
+    print('  (full log: %s)' % os.path.relpath(log))
+
+
+def stestr_result(rc, output, log):
+    """The counts of a stestr run, printing why it failed if it did."""
+    try:
+        passed, failed, skipped = stestr_counts(output)
+    except StageFailed as exc:
+        show_failure(output, log)
+        raise StageFailed('%s (exit status %d): %s'
+                          % (exc, rc, failure_reason(output)))
+    if rc != 0 or failed:
+        show_failure(output, log)
+    return passed, failed, skipped
+
+
 def isolated_network():
     """Command prefix running a command with only loopback, if we can."""
     probe = subprocess.run(['unshare', '-n', 'true'],
@@ -217,11 +277,7 @@ def stage_unit():
     log = os.path.join(BUILD, 'unit.log')
     rc, out = run(isolated_network() + ['stestr', 'run', '--concurrency',
                                         '2'], cwd=TREE, log=log)
-    passed, failed, skipped = stestr_counts(out)
-    if rc != 0 or failed:
-        print(tail(out, 60))
-        print('  (full log: %s)' % os.path.relpath(log))
-    return passed, failed, skipped
+    return stestr_result(rc, out, log)
 
 
 def pifpaf_env(tmp):
@@ -229,30 +285,105 @@ def pifpaf_env(tmp):
 
     The machine's /etc/rabbitmq/rabbitmq.conf may pin a listener on 5672
     (the system broker); point the private node at an empty config file.
+    A node that fails to boot writes its Erlang crash dump to the
+    temporary directory, not to the current one (the tree).
     """
     conf = os.path.join(tmp, 'rabbitmq.conf')
     open(conf, 'w').close()
-    return {'RABBITMQ_CONFIG_FILE': conf}
+    return {'RABBITMQ_CONFIG_FILE': conf,
+            'ERL_CRASH_DUMP': os.path.join(tmp, 'erl_crash.dump')}
+
+
+# pifpaf's rabbitmq driver starts rabbitmq-server on 127.0.0.1:PORT and
+# leaves RABBITMQ_DIST_PORT alone, so the node also listens for Erlang
+# distribution on 127.0.0.1:PORT + 20000 (RabbitMQ's default).
+RABBITMQ_DIST_PORT_OFFSET = 20000
+# Printed inside the broker's pifpaf run before the tests start.
+BROKER_UP = 'run_tests: private broker up'
+BROKER_ATTEMPTS = 3
+
+
+def port_is_free(port, host='127.0.0.1'):
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_broker_port(host='127.0.0.1', attempts=200):
+    """A free port for a private RabbitMQ node whose port + 20000 is free.
+
+    The kernel picks the port (bind to port 0); one whose distribution
+    port is taken or above 65535 is skipped.
+    """
+    for _ in range(attempts):
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+            dist = port + RABBITMQ_DIST_PORT_OFFSET
+            if dist <= 65535 and port_is_free(dist, host):
+                return port
+    raise StageFailed('found no free port P on %s with P + %d free too'
+                      % (host, RABBITMQ_DIST_PORT_OFFSET))
+
+
+def broker_nodename(port):
+    """A node name that no other broker on this machine has.
+
+    RabbitMQ refuses a second node of a name (pifpaf adds ``@localhost``),
+    such as pifpaf's default ``pifpaf``, with duplicate_node_name; no two
+    live processes share a pid, no two live brokers a port.
+    """
+    return 'run-tests-%d-%d' % (os.getpid(), port)
+
+
+def broker_url(port):
+    return 'rabbit://pifpaf:secret@127.0.0.1:%d/' % port
+
+
+def broker_command(port, nodename, command):
+    """command run by pifpaf next to a private RabbitMQ node."""
+    return ['pifpaf', '--env-prefix', 'RABBITMQ', 'run', 'rabbitmq',
+            '--port', str(port), '--nodename', nodename, '--',
+            'sh', '-c', 'echo "%s: %s@localhost on 127.0.0.1:%d"; exec "$@"'
+            % (BROKER_UP, nodename, port), 'sh'] + command
 
 
 def stage_functional():
+    """The functional tests against a private broker of this run.
+
+    A broker that does not start (its port taken since we found it free)
+    is retried on another port; its reason is printed.
+    """
     log = os.path.join(BUILD, 'functional.log')
-    with tempfile.TemporaryDirectory() as tmp:
-        env = pifpaf_env(tmp)
-        url = 'rabbit://pifpaf:secret@127.0.0.1:5682/'
-        # TRANSPORT_DRIVER=rabbit runs upstream's RabbitMQFailoverTests too
-        # (they start their own 3-node pifpaf cluster).
-        env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url,
-                   TRANSPORT_DRIVER='rabbit')
-        rc, out = run(['pifpaf', '--env-prefix', 'RABBITMQ', 'run',
-                       'rabbitmq', '--', 'stestr', 'run', '--concurrency',
-                       '2', 'oslo_messaging.tests.functional'],
-                      cwd=TREE, env=env, log=log)
-    passed, failed, skipped = stestr_counts(out)
-    if rc != 0 or failed:
-        print(tail(out, 60))
-        print('  (full log: %s)' % os.path.relpath(log))
-    return passed, failed, skipped
+    for attempt in range(1, BROKER_ATTEMPTS + 1):
+        port = free_broker_port()
+        nodename = broker_nodename(port)
+        url = broker_url(port)
+        with tempfile.TemporaryDirectory() as tmp:
+            env = pifpaf_env(tmp)
+            # TRANSPORT_DRIVER=rabbit runs upstream's RabbitMQFailoverTests
+            # too (they start their own 3-node pifpaf cluster).
+            # HEARTBEAT_CONSTRAINTS pins the virtualenv the mod_wsgi tests
+            # build with the system's python3 for Apache.
+            env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url,
+                       TRANSPORT_DRIVER='rabbit',
+                       HEARTBEAT_CONSTRAINTS=CONSTRAINTS)
+            rc, out = run(broker_command(port, nodename, [
+                'stestr', 'run', '--concurrency', '2',
+                'oslo_messaging.tests.functional']),
+                cwd=TREE, env=env, log=log)
+        if BROKER_UP in out:
+            break
+        print('  private broker %s on port %d did not start: %s'
+              % (nodename, port, failure_reason(out)))
+        if attempt == BROKER_ATTEMPTS:
+            show_failure(out, log)
+            raise StageFailed('private broker did not start (%d attempts):'
+                              ' %s' % (attempt, failure_reason(out)))
+    return stestr_result(rc, out, log)
 
 
 def stage_tooling():
