@@ -105,10 +105,9 @@ def main():
     conn = ntransport._driver._connection_pool._items[0][1]
     sock = conn.connection._connection.transport.sock
     port = sock.getsockname()[1]
-    thread = (conn._native_heartbeat._thread if conn._native_heartbeat
-              else conn._heartbeat_thread)
-    kind = ('native OS thread' if isinstance(thread, native_threading.Thread)
-            else 'greenthread')
+    native = [t.name for t in native_threading.enumerate()
+              if t.name == 'Rabbit-heartbeat (native)']
+    kind = 'native OS thread' if native else 'greenthread'
     print('heartbeat_in_pthread = %s: call -> %r, notification -> %r; '
           'negotiated heartbeat %s s, heartbeat runs in a %s'
           % (mode, answer, endpoint.notifications[0],
