@@ -12,6 +12,7 @@ help:
 	@echo "make status  fail unless everything in the tree is exported"
 	@echo "make check   lint the series (applies; Gerrit-ready messages)"
 	@echo "make wheel   dist/oslo_messaging-18.3.1+fork...-py3-none-any.whl"
+	@echo "             (PLAIN=1: version 18.3.1 exactly, for upper-constraints)"
 	@echo "make bench   the fork against pristine 18.3.1, side by side"
 
 tree:
@@ -31,7 +32,7 @@ check:
 
 wheel:
 	@echo "make wheel: building the wheel from build/oslo.messaging"
-	@$(SERIES) wheel
+	@$(SERIES) wheel $(if $(PLAIN),--plain)
 
 demo:
 	@echo "make demo: wheel, fresh virtualenv, RabbitMQ round trip"
