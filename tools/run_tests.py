@@ -420,14 +420,16 @@ def free_broker_port(host='127.0.0.1', attempts=200):
                       % (host, RABBITMQ_DIST_PORT_OFFSET))
 
 
-def broker_nodename(port):
+def broker_nodename(port, prefix='run-tests'):
     """A node name that no other broker on this machine has.
 
     RabbitMQ refuses a second node of a name (pifpaf adds ``@localhost``),
     such as pifpaf's default ``pifpaf``, with duplicate_node_name; no two
-    live processes share a pid, no two live brokers a port.
+    live processes share a pid, no two live brokers a port.  The prefix
+    is $BROKER_NODE_PREFIX when set (to tell whose brokers they are).
     """
-    return 'run-tests-%d-%d' % (os.getpid(), port)
+    prefix = os.environ.get('BROKER_NODE_PREFIX') or prefix
+    return '%s-%d-%d' % (prefix, os.getpid(), port)
 
 
 def broker_url(port):
