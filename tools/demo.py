@@ -97,6 +97,8 @@ def install(wheel):
         return
     step('installing the wheel into a fresh virtualenv (%s)'
          % os.path.relpath(VENV))
+    if os.path.exists(VENV_KEY):
+        os.unlink(VENV_KEY)
     run([sys.executable, '-m', 'venv', '--clear', VENV], 'python3 -m venv')
     run([PY, '-m', 'pip', 'install', '-q', '-c', CONSTRAINTS, wheel,
          'pifpaf'], 'pip install')

@@ -311,17 +311,32 @@ def readable(output, width=300):
                      for line in lines)
 
 
+def rabbitmq_boot_error(output):
+    """Why RabbitMQ did not boot, from its Erlang exit report, or None."""
+    listener = re.search(r'could_not_start_listener,"?([\d.:]+)"?,(\d+)',
+                         output)
+    if listener and 'eaddrinuse' in output:
+        return ('RabbitMQ could not listen on %s:%s: address already in '
+                'use (eaddrinuse)' % listener.groups())
+    boot = re.search(r'init terminating in do_boot \((.*)\)', output)
+    if boot:
+        return 'RabbitMQ did not boot: %s' % boot.group(1)[:200]
+    return None
+
+
 def failure_reason(output):
     """One line saying why a command failed, from its output.
 
-    The error lines (pifpaf's ``ERROR [pifpaf] ...``, RabbitMQ's
-    ``ERROR: ...``), else the last line of output.
+    Why RabbitMQ did not boot (its exit report) and the error lines
+    (pifpaf's ``ERROR [pifpaf] ...``, RabbitMQ's ``ERROR: ...``), else
+    the last line of output.
     """
     lines = [line.strip() for line in readable(output, 500).splitlines()
              if line.strip()]
     if not lines:
         return 'no output'
-    errors = []
+    boot = rabbitmq_boot_error(readable(output, 10 ** 6))
+    errors = [boot] if boot else []
     for line in lines:
         if re.search(r'\bERROR\b', line):
             # RabbitMQ's log prefix: "<time> [error] <0.132.0> "
