@@ -53,3 +53,7 @@ bench:
 rebase-check:
 	@test -n "$(REF)" || { echo "make rebase-check: give REF=<git ref> (with UPSTREAM_GIT=<clone>) or REF=sdist:<version>"; exit 2; }
 	@$(PYTHON) tools/rebase_check.py $(if $(UPSTREAM_GIT),--git $(UPSTREAM_GIT)) $(REF)
+
+docs:
+	@echo "make docs: admin guide and release notes from the tree"
+	@$(PYTHON) tools/docs.py
