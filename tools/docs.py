@@ -118,8 +118,8 @@ def keep_current_notes(src):
     """
     notes = os.path.join(src, 'releasenotes', 'source')
     for fname in os.listdir(notes):
-        if fname.endswith('.rst') and fname not in ('index.rst',
-                                                      'unreleased.rst'):
+        if fname.endswith('.rst') and \
+                fname not in ('index.rst', 'unreleased.rst'):
             os.unlink(os.path.join(notes, fname))
     with open(os.path.join(notes, 'index.rst'), 'w') as f:
         f.write(NOTES_INDEX)

@@ -29,7 +29,6 @@ status is 0 only if every patch applies and passes the check.
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile

@@ -85,8 +85,8 @@ def fake_build(tree, tmp_path, monkeypatch):
     return out, pips, builds
 
 
-def test_build_works_on_a_clone_and_leaves_the_tree_clean(tree,
-                                                           fake_build):
+def test_build_works_on_a_clone_and_leaves_the_tree_clean(
+        tree, fake_build):
     out, pips, builds = fake_build
     head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=tree,
                           stdout=subprocess.PIPE, text=True).stdout

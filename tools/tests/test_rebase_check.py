@@ -70,8 +70,8 @@ def run_check(repo, upstream, ref, monkeypatch):  # noqa: F811
                               '--python', sys.executable, ref])
 
 
-def table_rows(repo, ref):
-    path = repo / 'build' / ('rebase-check-%s.md' % ref)
+def table_rows(root, ref):
+    path = root / 'build' / ('rebase-check-%s.md' % ref)
     return [line for line in path.read_text().splitlines()
             if line.startswith('| ') and not line.startswith(('| #',
                                                               '| ---'))]
