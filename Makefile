@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SERIES := $(PYTHON) tools/series.py
 
-.PHONY: help tree export status check wheel demo test bench
+.PHONY: help tree export status check wheel demo test bench docs rebase-check
 
 help:
 	@echo "make demo    build the fork and show it against a real RabbitMQ"
@@ -12,7 +12,12 @@ help:
 	@echo "make status  fail unless everything in the tree is exported"
 	@echo "make check   lint the series (applies; Gerrit-ready messages)"
 	@echo "make wheel   dist/oslo_messaging-18.3.1+fork...-py3-none-any.whl"
+	@echo "             (PLAIN=1: version 18.3.1 exactly, for upper-constraints)"
 	@echo "make bench   the fork against pristine 18.3.1, side by side"
+	@echo "make docs    admin guide and release notes (HTML in build/docs)"
+	@echo "make rebase-check REF=<git ref> UPSTREAM_GIT=<clone>"
+	@echo "             the series onto another upstream, one line a patch"
+	@echo "             (REF=sdist:<version>: the package index's sdist)"
 
 tree:
 	@echo "make tree: building build/oslo.messaging from the pin and patches/"
@@ -31,7 +36,7 @@ check:
 
 wheel:
 	@echo "make wheel: building the wheel from build/oslo.messaging"
-	@$(SERIES) wheel
+	@$(SERIES) wheel $(if $(PLAIN),--plain)
 
 demo:
 	@echo "make demo: wheel, fresh virtualenv, RabbitMQ round trip"
@@ -44,3 +49,11 @@ test:
 bench:
 	@echo "make bench: fork vs pristine 18.3.1, printed side by side"
 	@$(PYTHON) bench/run.py
+
+rebase-check:
+	@test -n "$(REF)" || { echo "make rebase-check: give REF=<git ref> (with UPSTREAM_GIT=<clone>) or REF=sdist:<version>"; exit 2; }
+	@$(PYTHON) tools/rebase_check.py $(if $(UPSTREAM_GIT),--git $(UPSTREAM_GIT)) $(REF)
+
+docs:
+	@echo "make docs: admin guide and release notes from the tree"
+	@$(PYTHON) tools/docs.py

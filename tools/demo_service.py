@@ -7,7 +7,7 @@ heartbeat_in_pthread`` set as asked, makes an RPC call and a notification
 round trip on the rabbit driver, then blocks its main OS thread without
 yielding to the eventlet hub for STALL seconds (as a WSGI worker between
 requests) while it watches the publisher's socket for the broker closing
-it.  Prints one ``RESULT {json}`` line.
+it, then times the next RPC call.  Prints one ``RESULT {json}`` line.
 """
 
 import eventlet
@@ -115,16 +115,22 @@ def main():
 
     reconnects.count = 0
     dropped_after = watch_for_close(sock, stall)
-    notifier.info({}, 'demo.event', {'n': 2})
+    # What users feel: the first RPC call after the stall, timed.
+    called = time.monotonic()
     try:
         after = client.call({}, 'echo', text='again')
+        call_ok = True
     except oslo_messaging.MessagingException as exc:
         after = 'failed: %s' % exc.__class__.__name__
+        call_ok = False
+    call_latency = time.monotonic() - called
+    notifier.info({}, 'demo.event', {'n': 2})
     new_port = conn.connection._connection.transport.sock.getsockname()[1]
     result = {'heartbeat_in_pthread': mode, 'thread': kind,
               'kept': new_port == port and dropped_after is None,
               'dropped_after': dropped_after,
-              'reconnects': reconnects.count, 'call_after': after}
+              'reconnects': reconnects.count, 'call_after': after,
+              'call_ok': call_ok, 'call_latency': call_latency}
     server.stop()
     listener.stop()
     server.wait()

@@ -11,15 +11,19 @@ Stages, in order; each prints one closing line, and the run ends with
   pep8        flake8 + hacking with upstream's [flake8] settings
   unit        upstream's whole unit suite plus ours, with stestr, in a
               network namespace with only loopback (when we are root)
-  bisect      pep8 and the unit suite after each earlier patch too
+  bisect      pep8 and the unit suite after each earlier patch too, and
+              the functional tests BISECT_FUNCTIONAL names where the
+              patch has a test module they match
   functional  oslo_messaging.tests.functional against a private RabbitMQ
               started by pifpaf
   tooling     pytest of tools/tests
 
+Each stage checks for the Debian packages it needs (SYSTEM_PACKAGES) and
+installs them as root on Debian; ``--help`` lists stages and packages.
 Nothing is reused from an earlier run but the verified sdist download.
 Stage results count their tests; a stage without tests (venv, check,
-tree, wheel, pep8) counts as one, bisect as one per patch it checked.  A failing stage does not stop the
-stages that do not depend on it.
+tree, wheel, pep8) counts as one, bisect as one per patch it checked.
+A failing stage does not stop the stages that do not depend on it.
 """
 
 import glob
@@ -30,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
@@ -68,44 +73,117 @@ def need(rc, output, what):
         raise StageFailed(what)
 
 
-def missing_system_packages():
-    """Debian packages whose files the stages need and do not find."""
-    import sysconfig
-    wanted = {
-        # uwsgi (functional tests) is compiled by pip
-        'gcc': shutil.which('gcc'),
-        'python3-dev': os.path.exists(os.path.join(
-            sysconfig.get_paths()['include'], 'Python.h')),
+# Debian packages each stage needs beyond Python, git and make.  A stage
+# checks for them when it starts and, as root on Debian, installs the
+# missing ones with apt-get; the stages not listed need none.
+SYSTEM_PACKAGES = {
+    # loopback in the unit tests' network namespace
+    'unit': ('iproute2',),
+    # the unit suite as above; BISECT_FUNCTIONAL's private broker
+    'bisect': ('iproute2', 'rabbitmq-server'),
+    'functional': (
+        'rabbitmq-server',
+        # uwsgi is compiled by pip (tools/requirements-functional.txt)
+        'gcc', 'python3-dev',
         # certificates of the TLS tests
-        'openssl': shutil.which('openssl'),
-        # loopback in the unit tests' network namespace
-        'iproute2': shutil.which('ip'),
-        'rabbitmq-server': any(os.path.exists(p) for p in (
-            '/usr/lib/rabbitmq/bin/rabbitmq-server',
-            '/usr/sbin/rabbitmq-server')),
-        # mod_wsgi (functional tests) is compiled by pip against apxs
-        'apache2': os.path.exists('/usr/sbin/apache2'),
-        'apache2-dev': shutil.which('apxs') or os.path.exists(
-            '/usr/bin/apxs'),
-        # the mod_wsgi tests' virtualenv of the system's python3, whose
-        # mod_wsgi module's RUNPATH they check, run as Apache's user
-        'python3-venv': bool(glob.glob('/usr/lib/python3*/ensurepip')),
-        'binutils': shutil.which('readelf'),
-        'util-linux': shutil.which('runuser'),
-    }
-    return sorted(name for name, found in wanted.items() if not found)
+        'openssl',
+        # mod_wsgi is compiled by pip against apxs, in a virtualenv of
+        # the system's python3 whose module's RUNPATH the tests check
+        # with readelf, run as Apache's user with runuser
+        'apache2', 'apache2-dev', 'python3-venv', 'binutils',
+        'util-linux'),
+}
+
+
+def _python_h():
+    import sysconfig
+    return os.path.exists(os.path.join(sysconfig.get_paths()['include'],
+                                       'Python.h'))
+
+
+# How to tell that a Debian package is installed: by a file it ships.
+PACKAGE_FOUND = {
+    'gcc': lambda: shutil.which('gcc'),
+    'python3-dev': _python_h,
+    'openssl': lambda: shutil.which('openssl'),
+    'iproute2': lambda: shutil.which('ip'),
+    'rabbitmq-server': lambda: any(os.path.exists(p) for p in (
+        '/usr/lib/rabbitmq/bin/rabbitmq-server',
+        '/usr/sbin/rabbitmq-server')),
+    'apache2': lambda: os.path.exists('/usr/sbin/apache2'),
+    'apache2-dev': lambda: shutil.which('apxs') or os.path.exists(
+        '/usr/bin/apxs'),
+    'python3-venv': lambda: bool(glob.glob('/usr/lib/python3*/ensurepip')),
+    'binutils': lambda: shutil.which('readelf'),
+    'util-linux': lambda: shutil.which('runuser'),
+}
+
+
+def missing_system_packages(stage):
+    """The Debian packages that stage needs and does not find."""
+    return sorted(name for name in SYSTEM_PACKAGES.get(stage, ())
+                  if not PACKAGE_FOUND[name]())
+
+
+# The functional tests that the bisect stage also runs after each patch
+# (an stestr filter), against a private broker, at the patches that have
+# a test module whose dotted name it matches.
+BISECT_FUNCTIONAL = r'oslo_messaging\.tests\.functional\.test_heartbeat_fork'
+
+
+def test_modules(tree):
+    """Dotted names of the test modules (test_*.py) of a tree."""
+    found = []
+    top = os.path.join(tree, 'oslo_messaging', 'tests')
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        for fname in sorted(filenames):
+            if fname.startswith('test_') and fname.endswith('.py'):
+                rel = os.path.relpath(os.path.join(dirpath, fname[:-3]),
+                                      tree)
+                found.append(rel.replace(os.sep, '.'))
+    return found
+
+
+def bisect_functional(tree, log):
+    """Run BISECT_FUNCTIONAL in tree if a module matches; (ran, ok).
+
+    Prints one line saying whether the tests ran and how many passed.
+    """
+    modules = [m for m in test_modules(tree)
+               if re.search(BISECT_FUNCTIONAL, m)]
+    if not modules:
+        print('  functional %s: not run, no test module matches'
+              % BISECT_FUNCTIONAL)
+        return False, True
+    rc, out = run_with_private_broker(
+        ['stestr', 'run', '--concurrency', '2', BISECT_FUNCTIONAL], tree,
+        log)
+    try:
+        passed, failed, skipped = stestr_counts(out)
+    except StageFailed:
+        passed, failed, skipped = 0, 0, 0
+    ok = rc == 0 and not failed and passed > 0
+    if not ok:
+        show_failure(out, log)
+    print('  functional %s: ran, %d passed, %d failed, %d skipped'
+          % (BISECT_FUNCTIONAL, passed, failed, skipped))
+    return True, ok
 
 
 def stage_bisect():
-    """pep8 and the unit suite after every patch but the last.
+    """pep8, unit (and BISECT_FUNCTIONAL) after each earlier patch.
 
-    The last patch is the tree the pep8 and unit stages test; a patch
-    series must pass after each of its patches (git bisect, Gerrit).
+    The last patch is the tree the pep8, unit and functional stages
+    test; a patch series must pass after each of its patches (git
+    bisect, Gerrit).  Where a test module matches BISECT_FUNCTIONAL,
+    those functional tests run too, against a private broker.
     """
     commits = subprocess.run(
         ['git', 'rev-list', '--reverse', 'upstream..HEAD~1'], cwd=TREE,
         stdout=subprocess.PIPE, text=True, check=True).stdout.split()
     dest = os.path.join(BUILD, 'bisect')
+    log = os.path.join(BUILD, 'bisect-functional.log')
     passed = failed = 0
     for sha in commits:
         subject = subprocess.run(['git', 'log', '-1', '--format=%s', sha],
@@ -119,20 +197,28 @@ def stage_bisect():
             rc, out = run(isolated_network() + ['stestr', 'run',
                                                 '--concurrency', '2'],
                           cwd=dest)
-        if rc == 0:
-            passed += 1
-            print('  ok after: %s (%d unit tests passed)'
-                  % (subject, stestr_counts(out)[0]))
-        else:
+        if rc != 0:
             failed += 1
             print(tail(out))
             print('  FAILED after: %s' % subject)
+            continue
+        units = stestr_counts(out)[0]
+        ran, ok = bisect_functional(dest, log)
+        if ok:
+            passed += 1
+            print('  ok after: %s (%d unit tests passed%s)'
+                  % (subject, units, ', functional too' if ran else ''))
+        else:
+            failed += 1
+            print('  FAILED after: %s (functional %s)'
+                  % (subject, BISECT_FUNCTIONAL))
     shutil.rmtree(dest, ignore_errors=True)
     return passed, failed, 0
 
 
-def ensure_system_packages():
-    missing = missing_system_packages()
+def ensure_system_packages(stage):
+    """Install (or name) the Debian packages that stage misses."""
+    missing = missing_system_packages(stage)
     if not missing:
         return
     if os.geteuid() == 0 and shutil.which('apt-get'):
@@ -148,7 +234,7 @@ def ensure_system_packages():
 
 
 def stage_venv():
-    ensure_system_packages()
+    """A fresh build/venv, every install pinned by constraints.txt."""
     need(*run([PYTHON, '-m', 'venv', '--clear', VENV]), 'python3 -m venv')
     pip = [os.path.join(BIN, 'python'), '-m', 'pip', 'install', '-q',
            '-c', CONSTRAINTS]
@@ -159,16 +245,19 @@ def stage_venv():
 
 
 def stage_check():
+    """The series applies on the pinned sdist; commit messages lint."""
     need(*run([PYTHON, 'tools/series.py', 'check']), 'make check')
     return 1, 0, 0
 
 
 def stage_tree():
+    """build/oslo.messaging rebuilt from the pin and patches/."""
     need(*run([PYTHON, 'tools/series.py', 'tree']), 'make tree')
     return 1, 0, 0
 
 
 def stage_wheel():
+    """The wheel built from the tree, installed into the venv."""
     rc, out = run([os.path.join(BIN, 'python'), 'tools/series.py', 'wheel'])
     need(rc, out, 'make wheel')
     wheel = re.findall(r'wrote (\S+\.whl)', out)[-1]
@@ -196,6 +285,7 @@ def stage_wheel():
 
 
 def stage_pep8():
+    """flake8 + hacking with upstream's [flake8] settings."""
     rc, out = run([os.path.join(BIN, 'flake8')], cwd=TREE)
     need(rc, out, 'flake8 found problems')
     return 1, 0, 0
@@ -221,17 +311,32 @@ def readable(output, width=300):
                      for line in lines)
 
 
+def rabbitmq_boot_error(output):
+    """Why RabbitMQ did not boot, from its Erlang exit report, or None."""
+    listener = re.search(r'could_not_start_listener,"?([\d.:]+)"?,(\d+)',
+                         output)
+    if listener and 'eaddrinuse' in output:
+        return ('RabbitMQ could not listen on %s:%s: address already in '
+                'use (eaddrinuse)' % listener.groups())
+    boot = re.search(r'init terminating in do_boot \((.*)\)', output)
+    if boot:
+        return 'RabbitMQ did not boot: %s' % boot.group(1)[:200]
+    return None
+
+
 def failure_reason(output):
     """One line saying why a command failed, from its output.
 
-    The error lines (pifpaf's ``ERROR [pifpaf] ...``, RabbitMQ's
-    ``ERROR: ...``), else the last line of output.
+    Why RabbitMQ did not boot (its exit report) and the error lines
+    (pifpaf's ``ERROR [pifpaf] ...``, RabbitMQ's ``ERROR: ...``), else
+    the last line of output.
     """
     lines = [line.strip() for line in readable(output, 500).splitlines()
              if line.strip()]
     if not lines:
         return 'no output'
-    errors = []
+    boot = rabbitmq_boot_error(readable(output, 10 ** 6))
+    errors = [boot] if boot else []
     for line in lines:
         if re.search(r'\bERROR\b', line):
             # RabbitMQ's log prefix: "<time> [error] <0.132.0> "
@@ -274,6 +379,7 @@ def isolated_network():
 
 
 def stage_unit():
+    """Upstream's unit suite plus ours (stestr), loopback only."""
     log = os.path.join(BUILD, 'unit.log')
     rc, out = run(isolated_network() + ['stestr', 'run', '--concurrency',
                                         '2'], cwd=TREE, log=log)
@@ -329,14 +435,16 @@ def free_broker_port(host='127.0.0.1', attempts=200):
                       % (host, RABBITMQ_DIST_PORT_OFFSET))
 
 
-def broker_nodename(port):
+def broker_nodename(port, prefix='run-tests'):
     """A node name that no other broker on this machine has.
 
     RabbitMQ refuses a second node of a name (pifpaf adds ``@localhost``),
     such as pifpaf's default ``pifpaf``, with duplicate_node_name; no two
-    live processes share a pid, no two live brokers a port.
+    live processes share a pid, no two live brokers a port.  The prefix
+    is $BROKER_NODE_PREFIX when set (to tell whose brokers they are).
     """
-    return 'run-tests-%d-%d' % (os.getpid(), port)
+    prefix = os.environ.get('BROKER_NODE_PREFIX') or prefix
+    return '%s-%d-%d' % (prefix, os.getpid(), port)
 
 
 def broker_url(port):
@@ -351,13 +459,14 @@ def broker_command(port, nodename, command):
             % (BROKER_UP, nodename, port), 'sh'] + command
 
 
-def stage_functional():
-    """The functional tests against a private broker of this run.
+def run_with_private_broker(command, cwd, log):
+    """Run command next to a private RabbitMQ of this run; (rc, output).
 
-    A broker that does not start (its port taken since we found it free)
-    is retried on another port; its reason is printed.
+    The broker's URL is in RPC_TRANSPORT_URL and NOTIFY_TRANSPORT_URL,
+    with TRANSPORT_DRIVER=rabbit.  A broker that does not start (its
+    port taken since we found it free) is retried on another port; its
+    reason is printed.
     """
-    log = os.path.join(BUILD, 'functional.log')
     for attempt in range(1, BROKER_ATTEMPTS + 1):
         port = free_broker_port()
         nodename = broker_nodename(port)
@@ -371,22 +480,33 @@ def stage_functional():
             env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url,
                        TRANSPORT_DRIVER='rabbit',
                        HEARTBEAT_CONSTRAINTS=CONSTRAINTS)
-            rc, out = run(broker_command(port, nodename, [
-                'stestr', 'run', '--concurrency', '2',
-                'oslo_messaging.tests.functional']),
-                cwd=TREE, env=env, log=log)
+            rc, out = run(broker_command(port, nodename, command),
+                          cwd=cwd, env=env, log=log)
         if BROKER_UP in out:
-            break
+            return rc, out
         print('  private broker %s on port %d did not start: %s'
               % (nodename, port, failure_reason(out)))
-        if attempt == BROKER_ATTEMPTS:
-            show_failure(out, log)
-            raise StageFailed('private broker did not start (%d attempts):'
-                              ' %s' % (attempt, failure_reason(out)))
+    show_failure(out, log)
+    raise StageFailed('private broker did not start (%d attempts):'
+                      ' %s' % (BROKER_ATTEMPTS, failure_reason(out)))
+
+
+def stage_functional():
+    """oslo_messaging.tests.functional against a private RabbitMQ."""
+    pip = [os.path.join(BIN, 'python'), '-m', 'pip', 'install', '-q',
+           '-c', CONSTRAINTS]
+    need(*run(pip + ['-r', os.path.join(ROOT, 'tools',
+                                        'requirements-functional.txt')]),
+         'pip install tools/requirements-functional.txt')
+    log = os.path.join(BUILD, 'functional.log')
+    rc, out = run_with_private_broker(
+        ['stestr', 'run', '--concurrency', '2',
+         'oslo_messaging.tests.functional'], TREE, log)
     return stestr_result(rc, out, log)
 
 
 def stage_tooling():
+    """pytest of tools/tests."""
     rc, out = run([os.path.join(BIN, 'python'), '-m', 'pytest', '-q',
                    '-p', 'no:cacheprovider', 'tools/tests'])
     counts = dict((k, int(v)) for v, k in re.findall(
@@ -414,12 +534,38 @@ STAGES = [
 ]
 
 
+def usage():
+    """What --help prints: the stages, what they need, the options."""
+    lines = ['usage: run_tests.py [-h] [STAGE ...]', '',
+             'Run the given stages (and the ones they need), or all of '
+             'them.', '', 'stages, in order:']
+    for name, func, deps in STAGES:
+        doc = (func.__doc__ or '').strip().splitlines()[0]
+        lines.append('  %-11s %s' % (name, doc))
+        if deps:
+            lines.append(' ' * 14 + 'after: %s' % ', '.join(deps))
+        if SYSTEM_PACKAGES.get(name):
+            lines += textwrap.wrap(
+                'Debian packages: %s' % ' '.join(SYSTEM_PACKAGES[name]),
+                width=76, initial_indent=' ' * 14,
+                subsequent_indent=' ' * 16)
+    lines += ['', 'Every stage needs Python 3, git and make; the Debian '
+              'packages listed are', 'installed with apt-get when run as '
+              'root on Debian.']
+    return '\n'.join(lines)
+
+
 def main(argv):
-    wanted = set(argv) or {name for name, _, _ in STAGES}
-    unknown = wanted - {name for name, _, _ in STAGES}
+    if {'-h', '--help'} & set(argv):
+        print(usage())
+        return 0
+    names = [name for name, _, _ in STAGES]
+    unknown = [a for a in argv if a not in names]
     if unknown:
-        print('unknown stage(s): %s' % ', '.join(sorted(unknown)))
+        print('unknown stage(s): %s (stages: %s; see --help)'
+              % (', '.join(unknown), ' '.join(names)))
         return 2
+    wanted = set(argv) or set(names)
     deps_of = {name: deps for name, _, deps in STAGES}
     todo = set()
     while wanted:
@@ -440,6 +586,7 @@ def main(argv):
             line = 'FAILED: not run, %s failed' % ', '.join(broken)
         else:
             try:
+                ensure_system_packages(name)
                 passed, failed, skipped = func()
                 line = '%s: %d passed, %d failed, %d skipped' % (
                     'ok' if not failed else 'FAILED', passed, failed,

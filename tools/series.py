@@ -14,6 +14,7 @@ and back:
   check    apply the series on the pristine sdist and lint every commit
            message (Gerrit style)
   wheel    build dist/<name>-<version>+<local label>-py3-none-any.whl
+           (--plain: dist/<name>-<version>-py3-none-any.whl)
 
 Errors are reported as one line on stderr and exit status 1.
 """
@@ -47,6 +48,9 @@ UPSTREAM_DATE = '2000-01-01T00:00:00+0000'
 EXCLUDES = ('.stestr/', '__pycache__/', '*.pyc', '/build/', '/dist/',
             '/.eggs/', '/cover/', '/doc/build/', '/releasenotes/build/',
             'erl_crash.dump')
+# dist/WHEEL_SOURCE: the wheel's file name, then the tree and version it
+# was built from (wheel --reuse keeps a wheel whose source is unchanged).
+WHEEL_SOURCE = 'wheel-source.txt'
 
 
 class SeriesError(Exception):
@@ -103,29 +107,8 @@ class Series:
 
     def _import_upstream(self, dest):
         """Create a git repository at dest holding the pristine sdist."""
-        sdist = self.fetch()
-        os.makedirs(dest)
-        with tarfile.open(sdist) as tar:
-            members = tar.getmembers()
-            top = {m.name.split('/', 1)[0] for m in members}
-            if len(top) != 1:
-                raise SeriesError('%s does not have one top-level folder'
-                                  % os.path.basename(sdist))
-            prefix = top.pop() + '/'
-            members = [m for m in members if m.name.startswith(prefix)]
-            for m in members:
-                m.name = m.name[len(prefix):]
-            tar.extractall(dest, members=members, filter='data')
-        git(dest, 'init', '-q')
-        with open(os.path.join(dest, '.git', 'info', 'exclude'), 'a') as f:
-            f.write('\n'.join(EXCLUDES) + '\n')
-        git(dest, 'add', '-A', '-f')
-        env = {'GIT_AUTHOR_NAME': 'upstream',
-               'GIT_AUTHOR_EMAIL': 'upstream@localhost',
-               'GIT_AUTHOR_DATE': UPSTREAM_DATE,
-               'GIT_COMMITTER_DATE': UPSTREAM_DATE}
-        git(dest, 'commit', '-q', '-m', 'Import %s %s sdist'
-            % (self.pin['name'], self.pin['version']), env=env)
+        import_sdist(self.fetch(), dest, 'Import %s %s sdist'
+                     % (self.pin['name'], self.pin['version']))
         git(dest, 'tag', 'upstream')
 
     def _apply(self, dest, names):
@@ -298,16 +281,33 @@ class Series:
 
     # -- wheel -----------------------------------------------------------
 
-    def wheel(self):
+    def wheel(self, plain=False, reuse=False):
+        """Build the wheel of the tree's committed content into dist/.
+
+        The version is the pin's with a PEP 440 local label
+        (``+fork<patches>.<tree id>``), or, with plain, exactly the pin's
+        (as distribution packages do, so that ``pip install -c
+        upper-constraints.txt`` accepts it).  With reuse, a wheel that
+        this tool built from the same tree and version is kept.
+        """
         if not os.path.isdir(self.tree):
             self.make_tree()
         dirty = self._dirty()
         if dirty:
             say('warning: uncommitted changes in %s are not in the wheel'
                 % self.rel(self.tree))
-        count = len(git(self.tree, 'rev-list', 'upstream..HEAD').stdout.split())
+        count = len(git(self.tree, 'rev-list',
+                        'upstream..HEAD').stdout.split())
         tree_id = git(self.tree, 'rev-parse', 'HEAD^{tree}').stdout.strip()
-        version = '%s+fork%d.%s' % (self.pin['version'], count, tree_id[:8])
+        version = wheel_version(self.pin['version'], count, tree_id, plain)
+        source = 'tree %s version %s\n' % (tree_id, version)
+        if reuse:
+            final = self._built_wheel(source)
+            if final:
+                say('reusing %s (built from the same tree)'
+                    % self.rel(final))
+                say('wrote %s' % self.rel(final))
+                return final
         os.makedirs(self.dist, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._build_dir()) as tmp:
             # NOTE: build from a clone, not an export: without git, pbr
@@ -316,14 +316,10 @@ class Series:
             src = os.path.join(tmp, 'src')
             git(self.build, 'clone', '-q', '--no-hardlinks', self.tree, src)
             say('building wheel %s %s' % (self.pin['name'], version))
-            env = dict(os.environ, PBR_VERSION=version)
-            proc = subprocess.run(
-                [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q',
-                 '-w', tmp, src], env=env, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True)
+            rc, output = self._pip_wheel(src, tmp, version)
             wheels = [f for f in os.listdir(tmp) if f.endswith('.whl')]
-            if proc.returncode != 0 or len(wheels) != 1:
-                sys.stderr.write(proc.stdout)
+            if rc != 0 or len(wheels) != 1:
+                sys.stderr.write(output)
                 raise SeriesError('pip wheel failed for %s' % version)
             missing = self._missing_from_wheel(
                 os.path.join(tmp, wheels[0]))
@@ -332,12 +328,36 @@ class Series:
                                   'tree, e.g. %s' % (len(missing),
                                                      missing[0]))
             for old in os.listdir(self.dist):
-                if old.endswith('.whl'):
+                if old.endswith('.whl') or old == WHEEL_SOURCE:
                     os.unlink(os.path.join(self.dist, old))
             final = os.path.join(self.dist, wheels[0])
             shutil.move(os.path.join(tmp, wheels[0]), final)
+            with open(os.path.join(self.dist, WHEEL_SOURCE), 'w') as f:
+                f.write(wheels[0] + '\n' + source)
         say('wrote %s' % self.rel(final))
         return final
+
+    def _pip_wheel(self, src, outdir, version):
+        """pip wheel src into outdir, pbr told the version; (rc, output)."""
+        env = dict(os.environ, PBR_VERSION=version)
+        proc = subprocess.run(
+            [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q',
+             '-w', outdir, src], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        return proc.returncode, proc.stdout
+
+    def _built_wheel(self, source):
+        """The wheel in dist/ built from source (tree and version), or None.
+        """
+        try:
+            with open(os.path.join(self.dist, WHEEL_SOURCE)) as f:
+                name, _, recorded = f.read().partition('\n')
+        except FileNotFoundError:
+            return None
+        path = os.path.join(self.dist, name)
+        if recorded == source and os.path.isfile(path):
+            return path
+        return None
 
     def _missing_from_wheel(self, wheel):
         package = self.pin['name'].replace('.', '_')
@@ -368,6 +388,44 @@ class Series:
 
     def rel(self, path):
         return os.path.relpath(path, os.getcwd())
+
+
+def wheel_version(version, count, tree_id, plain=False):
+    """The wheel's version: the pin's, plus a local label unless plain.
+
+    The label ``+fork<count>.<tree id>`` tells builds apart; pip's
+    resolver refuses it under a ``NAME===VERSION`` constraint (what
+    OpenStack's upper-constraints.txt holds), which the plain build
+    satisfies.
+    """
+    if plain:
+        return version
+    return '%s+fork%d.%s' % (version, count, tree_id[:8])
+
+
+def import_sdist(sdist, dest, message):
+    """A new git repository at dest with the sdist's files, one commit."""
+    os.makedirs(dest)
+    with tarfile.open(sdist) as tar:
+        members = tar.getmembers()
+        top = {m.name.split('/', 1)[0] for m in members}
+        if len(top) != 1:
+            raise SeriesError('%s does not have one top-level folder'
+                              % os.path.basename(sdist))
+        prefix = top.pop() + '/'
+        members = [m for m in members if m.name.startswith(prefix)]
+        for m in members:
+            m.name = m.name[len(prefix):]
+        tar.extractall(dest, members=members, filter='data')
+    git(dest, 'init', '-q')
+    with open(os.path.join(dest, '.git', 'info', 'exclude'), 'a') as f:
+        f.write('\n'.join(EXCLUDES) + '\n')
+    git(dest, 'add', '-A', '-f')
+    env = {'GIT_AUTHOR_NAME': 'upstream',
+           'GIT_AUTHOR_EMAIL': 'upstream@localhost',
+           'GIT_AUTHOR_DATE': UPSTREAM_DATE,
+           'GIT_COMMITTER_DATE': UPSTREAM_DATE}
+    git(dest, 'commit', '-q', '-m', message, env=env)
 
 
 def lint_message(msg):
@@ -453,6 +511,12 @@ def main(argv=None):
         help='repository root (default: the one holding this tool)')
     parser.add_argument('--force', action='store_true',
                         help='tree: discard unexported work in the tree')
+    parser.add_argument('--plain', action='store_true',
+                        help='wheel: version exactly the pinned release, '
+                        'no local label')
+    parser.add_argument('--reuse', action='store_true',
+                        help='wheel: keep the wheel in dist/ if it was '
+                        'built from the same tree and version')
     parser.add_argument('command', choices=['fetch', 'tree', 'export',
                                             'status', 'check', 'wheel'])
     args = parser.parse_args(argv)
@@ -474,7 +538,7 @@ def main(argv=None):
         elif args.command == 'check':
             series.check()
         elif args.command == 'wheel':
-            series.wheel()
+            series.wheel(plain=args.plain, reuse=args.reuse)
     except SeriesError as exc:
         print('series: error: %s' % exc, file=sys.stderr)
         return 1

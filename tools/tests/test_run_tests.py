@@ -104,11 +104,15 @@ def fake_build(tmp_path, monkeypatch):
     monkeypatch.setattr(run_tests, 'TREE', str(tmp_path))
 
 
+PIP_OK = (0, '')
+
+
 def test_functional_passes_port_nodename_and_url(fake_build, monkeypatch):
-    fake = FakeRun((0, run_tests.BROKER_UP + ': x\n' + STESTR_TOTALS))
+    fake = FakeRun(PIP_OK, (0, run_tests.BROKER_UP + ': x\n' + STESTR_TOTALS))
     monkeypatch.setattr(run_tests, 'run', fake)
     assert run_tests.stage_functional() == (2, 0, 1)
-    cmd, env = fake.calls[0]
+    assert fake.calls[0][0][-1].endswith('requirements-functional.txt')
+    cmd, env = fake.calls[1]
     port = int(cmd[cmd.index('--port') + 1])
     assert cmd[cmd.index('--nodename') + 1] == \
         run_tests.broker_nodename(port)
@@ -120,17 +124,18 @@ def test_functional_passes_port_nodename_and_url(fake_build, monkeypatch):
 
 def test_functional_retries_a_broker_that_did_not_start(
         fake_build, monkeypatch, capsys):
-    fake = FakeRun((1, PIFPAF_DUPLICATE),
+    fake = FakeRun(PIP_OK, (1, PIFPAF_DUPLICATE),
                    (0, run_tests.BROKER_UP + ': x\n' + STESTR_TOTALS))
     monkeypatch.setattr(run_tests, 'run', fake)
     assert run_tests.stage_functional() == (2, 0, 1)
-    assert len(fake.calls) == 2
+    assert len(fake.calls) == 3
     assert 'did not start: ERROR [pifpaf]' in capsys.readouterr().out
 
 
 def test_functional_prints_why_the_broker_did_not_start(
         fake_build, monkeypatch, capsys):
-    fake = FakeRun(*[(1, PIFPAF_DUPLICATE)] * run_tests.BROKER_ATTEMPTS)
+    fake = FakeRun(PIP_OK,
+                   *[(1, PIFPAF_DUPLICATE)] * run_tests.BROKER_ATTEMPTS)
     monkeypatch.setattr(run_tests, 'run', fake)
     with pytest.raises(run_tests.StageFailed) as exc:
         run_tests.stage_functional()
@@ -143,8 +148,8 @@ def test_functional_prints_why_the_broker_did_not_start(
 
 def test_stage_without_stestr_totals_prints_its_reason(
         fake_build, monkeypatch, capsys):
-    fake = FakeRun((1, run_tests.BROKER_UP + ': x\n'
-                    'ImportError: cannot import name heartbeat\n'))
+    fake = FakeRun(PIP_OK, (1, run_tests.BROKER_UP + ': x\n'
+                            'ImportError: cannot import name heartbeat\n'))
     monkeypatch.setattr(run_tests, 'run', fake)
     with pytest.raises(run_tests.StageFailed) as exc:
         run_tests.stage_functional()
@@ -163,17 +168,182 @@ def test_unit_without_stestr_totals_prints_its_reason(
     assert 'Traceback\nBoom' in capsys.readouterr().out
 
 
-def test_missing_system_packages_include_apache2(monkeypatch):
+# -- system packages, per stage -------------------------------------------
+
+NEED_NOTHING = ('venv', 'check', 'tree', 'wheel', 'pep8', 'tooling')
+
+
+@pytest.fixture
+def bare_host(monkeypatch):
+    """No system package found: no program, no file."""
     monkeypatch.setattr(shutil, 'which', lambda name: None)
     monkeypatch.setattr(os.path, 'exists', lambda path: False)
-    missing = run_tests.missing_system_packages()
-    assert {'apache2', 'apache2-dev'} <= set(missing)
+    monkeypatch.setattr(run_tests.glob, 'glob', lambda pattern: [])
+
+
+def test_stages_before_unit_need_no_system_package(bare_host):
+    for stage in NEED_NOTHING:
+        assert run_tests.missing_system_packages(stage) == [], stage
+
+
+def test_functional_needs_apache_and_the_compilers(bare_host):
+    missing = run_tests.missing_system_packages('functional')
+    assert {'apache2', 'apache2-dev', 'gcc', 'python3-dev', 'openssl',
+            'rabbitmq-server'} <= set(missing)
+    assert 'apache2' not in run_tests.missing_system_packages('unit')
+    assert 'apache2' not in run_tests.missing_system_packages('bisect')
+    assert 'rabbitmq-server' in run_tests.missing_system_packages('bisect')
+
+
+def test_every_listed_package_has_a_check():
+    listed = {p for pkgs in run_tests.SYSTEM_PACKAGES.values() for p in pkgs}
+    assert listed <= set(run_tests.PACKAGE_FOUND)
+    assert set(run_tests.SYSTEM_PACKAGES) <= {
+        name for name, _, _ in run_tests.STAGES}
 
 
 def test_apache2_found_by_its_files(monkeypatch):
     present = {'/usr/sbin/apache2', '/usr/bin/apxs'}
     monkeypatch.setattr(shutil, 'which', lambda name: None)
     monkeypatch.setattr(os.path, 'exists', lambda path: path in present)
-    missing = run_tests.missing_system_packages()
+    missing = run_tests.missing_system_packages('functional')
     assert 'apache2' not in missing
     assert 'apache2-dev' not in missing
+    assert 'gcc' in missing
+
+
+@pytest.fixture
+def fake_stages(monkeypatch):
+    """Every stage replaced by one that passes; run() records commands."""
+    ran = []
+
+    def stage(name):
+        def func():
+            ran.append(name)
+            return 1, 0, 0
+        func.__doc__ = 'the %s stage' % name
+        return func
+    monkeypatch.setattr(run_tests, 'STAGES', [
+        (name, stage(name), deps) for name, _, deps in run_tests.STAGES])
+    fake = FakeRun(*[(0, '')] * 10)
+    monkeypatch.setattr(run_tests, 'run', fake)
+    monkeypatch.setattr(os, 'geteuid', lambda: 0)
+    return ran, fake
+
+
+def test_tooling_on_a_host_without_apache_calls_no_apt(
+        fake_stages, monkeypatch, capsys):
+    ran, fake = fake_stages
+    monkeypatch.setattr(shutil, 'which', lambda name: (
+        '/usr/bin/apt-get' if name == 'apt-get' else None))
+    monkeypatch.setattr(os.path, 'exists', lambda path: False)
+    assert run_tests.main(['tooling', 'check', 'tree', 'wheel',
+                           'pep8']) == 0
+    assert ran == ['venv', 'check', 'tree', 'wheel', 'pep8', 'tooling']
+    assert fake.calls == []
+    assert 'apt-get' not in capsys.readouterr().out
+
+
+def test_functional_installs_its_packages_with_apt(fake_stages,
+                                                   monkeypatch):
+    ran, fake = fake_stages
+    monkeypatch.setattr(shutil, 'which', lambda name: (
+        '/usr/bin/apt-get' if name == 'apt-get' else None))
+    monkeypatch.setattr(os.path, 'exists', lambda path: False)
+    assert run_tests.main(['functional']) == 0
+    installs = [cmd for cmd, _ in fake.calls if cmd[:2] == ['apt-get',
+                                                            'install']]
+    assert len(installs) == 1
+    assert {'apache2', 'apache2-dev', 'rabbitmq-server'} <= set(installs[0])
+    # once, before the functional stage, not before venv or wheel
+    assert ran[-1] == 'functional'
+
+
+def test_missing_packages_without_root_fail_that_stage_only(
+        fake_stages, monkeypatch, capsys):
+    ran, fake = fake_stages
+    monkeypatch.setattr(os, 'geteuid', lambda: 1000)
+    monkeypatch.setattr(shutil, 'which', lambda name: None)
+    monkeypatch.setattr(os.path, 'exists', lambda path: False)
+    assert run_tests.main(['functional', 'tooling']) == 1
+    out = capsys.readouterr().out
+    assert 'functional  FAILED: missing system packages: ' in out
+    assert 'apt-get install' in out
+    assert 'functional' not in ran
+    assert 'tooling' in ran
+    assert fake.calls == []
+
+
+# -- command line ------------------------------------------------------------
+
+def test_help_lists_every_stage_and_its_packages(capsys):
+    assert run_tests.main(['--help']) == 0
+    out = capsys.readouterr().out
+    for name, _, _ in run_tests.STAGES:
+        assert '\n  %-11s ' % name in out, name
+    assert 'apache2' in out
+    assert run_tests.main(['-h']) == 0
+
+
+def test_unknown_stage_is_one_line(capsys):
+    assert run_tests.main(['unit', '--bogus']) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert out[0].startswith('unknown stage(s): --bogus (stages: venv ')
+
+
+# -- bisect: BISECT_FUNCTIONAL -----------------------------------------------
+
+def make_tests(tree, *modules):
+    for module in modules:
+        path = os.path.join(tree, *module.split('.')) + '.py'
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, 'w').close()
+
+
+def test_test_modules_are_dotted_names(tmp_path):
+    make_tests(str(tmp_path), 'oslo_messaging.tests.test_opts',
+               'oslo_messaging.tests.functional.test_heartbeat_fork',
+               'oslo_messaging.tests.functional.utils')
+    assert sorted(run_tests.test_modules(str(tmp_path))) == [
+        'oslo_messaging.tests.functional.test_heartbeat_fork',
+        'oslo_messaging.tests.test_opts']
+
+
+def test_bisect_functional_skips_without_a_matching_module(
+        tmp_path, monkeypatch, capsys):
+    make_tests(str(tmp_path), 'oslo_messaging.tests.functional.test_other')
+    fake = FakeRun()
+    monkeypatch.setattr(run_tests, 'run', fake)
+    assert run_tests.bisect_functional(str(tmp_path), 'log') == (False, True)
+    assert fake.calls == []
+    assert 'not run, no test module matches' in capsys.readouterr().out
+
+
+def test_bisect_functional_runs_the_filter_on_a_private_broker(
+        tmp_path, monkeypatch, capsys):
+    make_tests(str(tmp_path),
+               'oslo_messaging.tests.functional.test_heartbeat_fork')
+    fake = FakeRun((0, run_tests.BROKER_UP + ': x\n' + STESTR_TOTALS))
+    monkeypatch.setattr(run_tests, 'run', fake)
+    assert run_tests.bisect_functional(str(tmp_path), 'log') == (True, True)
+    cmd, env = fake.calls[0]
+    assert cmd[-1] == run_tests.BISECT_FUNCTIONAL
+    assert '--nodename' in cmd
+    assert env['TRANSPORT_DRIVER'] == 'rabbit'
+    assert ': ran, 2 passed, 0 failed, 1 skipped' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('rc, totals', [
+    (1, STESTR_TOTALS.replace('Failed: 0', 'Failed: 1')),
+    (0, STESTR_TOTALS.replace('Passed: 2', 'Passed: 0')),  # all skipped
+    (1, 'ImportError: no module\n'),
+])
+def test_bisect_functional_fails_unless_tests_passed(
+        tmp_path, monkeypatch, rc, totals):
+    make_tests(str(tmp_path),
+               'oslo_messaging.tests.functional.test_heartbeat_fork')
+    monkeypatch.setattr(run_tests, 'run', FakeRun(
+        (rc, run_tests.BROKER_UP + ': x\n' + totals)))
+    assert run_tests.bisect_functional(
+        str(tmp_path), str(tmp_path / 'log')) == (True, False)
