@@ -79,8 +79,9 @@ def need(rc, output, what):
 SYSTEM_PACKAGES = {
     # loopback in the unit tests' network namespace
     'unit': ('iproute2',),
-    # the unit suite as above; BISECT_FUNCTIONAL's private broker
+    # the unit suite as above; BISECT_FUNCTIONAL's private brokers
     'bisect': ('iproute2', 'rabbitmq-server'),
+    'slow': ('rabbitmq-server',),
     'functional': (
         'rabbitmq-server',
         # uwsgi is compiled by pip (tools/requirements-functional.txt)
@@ -126,9 +127,22 @@ def missing_system_packages(stage):
 
 
 # The functional tests that the bisect stage also runs after each patch
-# (an stestr filter), against a private broker, at the patches that have
-# a test module whose dotted name it matches.
-BISECT_FUNCTIONAL = r'oslo_messaging\.tests\.functional\.test_heartbeat_fork'
+# (an stestr filter) at the patches that have the test module
+# BISECT_FUNCTIONAL_MODULE: the fork scenarios, so that every patch of the
+# series is checked for behaviour across fork, not only for pep8 and the
+# unit suite.  They start private brokers of their own.
+BISECT_FUNCTIONAL_MODULE = ('oslo_messaging.tests.functional.'
+                            'test_heartbeat_fork')
+BISECT_FUNCTIONAL = (r'test_heartbeat_fork\.(ForkAfterCallsTestCase\.'
+                     r'test_fork_after_rpc_calls$|ForkWhileConnectingTestCase'
+                     r'\.test_fork_in_the_middle_of_a_reconnect$)')
+
+# Seconds a test may run before it fails with the stacks of its threads
+# (OS_TEST_TIMEOUT, see oslo_messaging/tests/utils.py).
+UNIT_TEST_TIMEOUT = 120
+FUNCTIONAL_TEST_TIMEOUT = 900
+# The six-minute stall of five default heartbeat thresholds: stage slow.
+SLOW_TESTS = 'oslo_messaging.tests.functional.test_heartbeat_slow'
 
 
 def test_modules(tree):
@@ -150,15 +164,12 @@ def bisect_functional(tree, log):
 
     Prints one line saying whether the tests ran and how many passed.
     """
-    modules = [m for m in test_modules(tree)
-               if re.search(BISECT_FUNCTIONAL, m)]
-    if not modules:
+    if BISECT_FUNCTIONAL_MODULE not in test_modules(tree):
         print('  functional %s: not run, no test module matches'
               % BISECT_FUNCTIONAL)
         return False, True
-    rc, out = run_with_private_broker(
-        ['stestr', 'run', '--concurrency', '2', BISECT_FUNCTIONAL], tree,
-        log)
+    rc, out = run(['stestr', 'run', '--concurrency', '2', BISECT_FUNCTIONAL],
+                  cwd=tree, log=log, env=functional_env())
     try:
         passed, failed, skipped = stestr_counts(out)
     except StageFailed:
@@ -196,7 +207,7 @@ def stage_bisect():
         if rc == 0:
             rc, out = run(isolated_network() + ['stestr', 'run',
                                                 '--concurrency', '2'],
-                          cwd=dest)
+                          cwd=dest, env=unit_env())
         if rc != 0:
             failed += 1
             print(tail(out))
@@ -378,11 +389,23 @@ def isolated_network():
     return []
 
 
+def unit_env():
+    return {'OS_TEST_TIMEOUT': str(UNIT_TEST_TIMEOUT)}
+
+
+def functional_env():
+    """What the functional tests that start their own brokers need."""
+    return {'OS_TEST_TIMEOUT': str(FUNCTIONAL_TEST_TIMEOUT),
+            'TRANSPORT_DRIVER': 'rabbit',
+            'HEARTBEAT_CONSTRAINTS': CONSTRAINTS}
+
+
 def stage_unit():
     """Upstream's unit suite plus ours (stestr), loopback only."""
     log = os.path.join(BUILD, 'unit.log')
     rc, out = run(isolated_network() + ['stestr', 'run', '--concurrency',
-                                        '2'], cwd=TREE, log=log)
+                                        '2'], cwd=TREE, log=log,
+                  env=unit_env())
     return stestr_result(rc, out, log)
 
 
@@ -477,9 +500,8 @@ def run_with_private_broker(command, cwd, log):
             # too (they start their own 3-node pifpaf cluster).
             # HEARTBEAT_CONSTRAINTS pins the virtualenv the mod_wsgi tests
             # build with the system's python3 for Apache.
-            env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url,
-                       TRANSPORT_DRIVER='rabbit',
-                       HEARTBEAT_CONSTRAINTS=CONSTRAINTS)
+            env.update(functional_env())
+            env.update(RPC_TRANSPORT_URL=url, NOTIFY_TRANSPORT_URL=url)
             rc, out = run(broker_command(port, nodename, command),
                           cwd=cwd, env=env, log=log)
         if BROKER_UP in out:
@@ -500,8 +522,16 @@ def stage_functional():
          'pip install tools/requirements-functional.txt')
     log = os.path.join(BUILD, 'functional.log')
     rc, out = run_with_private_broker(
-        ['stestr', 'run', '--concurrency', '2',
-         'oslo_messaging.tests.functional'], TREE, log)
+        ['stestr', 'run', '--concurrency', '2', '--exclude-regex',
+         SLOW_TESTS, 'oslo_messaging.tests.functional'], TREE, log)
+    return stestr_result(rc, out, log)
+
+
+def stage_slow():
+    """The six-minute stall with default heartbeats (not run by default)."""
+    log = os.path.join(BUILD, 'slow.log')
+    rc, out = run(['stestr', 'run', SLOW_TESTS], cwd=TREE, log=log,
+                  env=dict(functional_env(), HEARTBEAT_SLOW_TESTS='1'))
     return stestr_result(rc, out, log)
 
 
@@ -531,7 +561,11 @@ STAGES = [
     ('bisect', stage_bisect, ('wheel',)),
     ('functional', stage_functional, ('wheel',)),
     ('tooling', stage_tooling, ('venv',)),
+    ('slow', stage_slow, ('wheel',)),
 ]
+# What a run without stage names (make test, CI) runs.
+DEFAULT_STAGES = ['venv', 'check', 'tree', 'wheel', 'pep8', 'unit', 'bisect',
+                  'functional', 'tooling']
 
 
 def usage():
@@ -565,7 +599,7 @@ def main(argv):
         print('unknown stage(s): %s (stages: %s; see --help)'
               % (', '.join(unknown), ' '.join(names)))
         return 2
-    wanted = set(argv) or set(names)
+    wanted = set(argv) or set(DEFAULT_STAGES)
     deps_of = {name: deps for name, _, deps in STAGES}
     todo = set()
     while wanted:

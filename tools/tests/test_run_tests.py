@@ -1,6 +1,7 @@
 """Tests of tools/run_tests.py: broker ports and names, failure reports."""
 
 import os
+import re
 import shutil
 import socket
 import sys
@@ -320,17 +321,19 @@ def test_bisect_functional_skips_without_a_matching_module(
     assert 'not run, no test module matches' in capsys.readouterr().out
 
 
-def test_bisect_functional_runs_the_filter_on_a_private_broker(
+def test_bisect_functional_runs_the_filter_with_a_timeout(
         tmp_path, monkeypatch, capsys):
     make_tests(str(tmp_path),
                'oslo_messaging.tests.functional.test_heartbeat_fork')
-    fake = FakeRun((0, run_tests.BROKER_UP + ': x\n' + STESTR_TOTALS))
+    fake = FakeRun((0, STESTR_TOTALS))
     monkeypatch.setattr(run_tests, 'run', fake)
     assert run_tests.bisect_functional(str(tmp_path), 'log') == (True, True)
     cmd, env = fake.calls[0]
     assert cmd[-1] == run_tests.BISECT_FUNCTIONAL
-    assert '--nodename' in cmd
+    # The fork scenarios start their own brokers.
+    assert 'pifpaf' not in cmd
     assert env['TRANSPORT_DRIVER'] == 'rabbit'
+    assert env['OS_TEST_TIMEOUT'] == str(run_tests.FUNCTIONAL_TEST_TIMEOUT)
     assert ': ran, 2 passed, 0 failed, 1 skipped' in capsys.readouterr().out
 
 
@@ -347,3 +350,45 @@ def test_bisect_functional_fails_unless_tests_passed(
         (rc, run_tests.BROKER_UP + ': x\n' + totals)))
     assert run_tests.bisect_functional(
         str(tmp_path), str(tmp_path / 'log')) == (True, False)
+
+
+def test_bisect_filter_selects_the_fork_scenarios():
+    ids = ['oslo_messaging.tests.functional.test_heartbeat_fork.'
+           'ForkAfterCallsTestCase.test_fork_after_rpc_calls',
+           'oslo_messaging.tests.functional.test_heartbeat_fork.'
+           'ForkAfterCallsTestCase.test_fork_after_rpc_calls_heartbeats_'
+           'disabled',
+           'oslo_messaging.tests.functional.test_heartbeat_fork.'
+           'ForkWhileConnectingTestCase.test_fork_in_the_middle_of_a_'
+           'reconnect',
+           'oslo_messaging.tests.functional.test_heartbeat_stalls.'
+           'StallTestCase.test_call_then_stall_inside_the_reply_read']
+    chosen = [i for i in ids if re.search(run_tests.BISECT_FUNCTIONAL, i)]
+    assert chosen == [ids[0], ids[2]]
+
+
+def test_the_slow_stage_only_runs_when_asked(monkeypatch):
+    ran = []
+    for name, func, deps in run_tests.STAGES:
+        monkeypatch.setattr(run_tests, 'stage_' + name,
+                            lambda name=name: ran.append(name) or (1, 0, 0))
+    monkeypatch.setattr(run_tests, 'STAGES', [
+        (name, getattr(run_tests, 'stage_' + name), deps)
+        for name, _, deps in run_tests.STAGES])
+    monkeypatch.setattr(run_tests, 'ensure_system_packages', lambda s: None)
+    assert run_tests.main([]) == 0
+    assert 'slow' not in ran
+    ran.clear()
+    assert run_tests.main(['slow']) == 0
+    assert ran == ['venv', 'check', 'tree', 'wheel', 'slow']
+
+
+def test_unit_and_functional_runs_get_a_test_timeout(monkeypatch):
+    fake = FakeRun((0, STESTR_TOTALS))
+    monkeypatch.setattr(run_tests, 'run', fake)
+    monkeypatch.setattr(run_tests, 'isolated_network', lambda: [])
+    run_tests.stage_unit()
+    assert fake.calls[0][1]['OS_TEST_TIMEOUT'] == str(
+        run_tests.UNIT_TEST_TIMEOUT)
+    assert run_tests.functional_env()['OS_TEST_TIMEOUT'] == str(
+        run_tests.FUNCTIONAL_TEST_TIMEOUT)
