@@ -18,7 +18,12 @@ fork's virtualenv against the private broker (TCP and TLS listeners):
   difference over n, CALLGRIND_REPEATS times;
 * the bound: operations per call x added cost per operation (per
   process, then its interval), over the measured time of a call (fork,
-  option off, eventlet executor, from the RPC rounds).
+  option off, eventlet executor, from the RPC rounds);
+* the bound in instructions: added instructions per call over the
+  instructions of a call, option off: the RPC client and server of
+  workloads.py (eventlet) under callgrind for CALL_SECONDS of calls,
+  both processes together (user space: not the kernel's, not the
+  broker's, so that the bound is an upper one).
 """
 
 import glob
@@ -35,12 +40,14 @@ import benchstats
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 WIREBENCH = os.path.join(ROOT, 'bench', 'wirebench.py')
 WIRECOUNT = os.path.join(ROOT, 'bench', 'wirecount.py')
+WORKLOADS = os.path.join(ROOT, 'bench', 'workloads.py')
 
 TARGET = 0.01            # the issue's: option on within 1 % of option off
 COUNT_CALLS = 200        # RPC calls counted, over TCP and over TLS
 MICRO_PROCESSES = 16     # fresh processes of wirebench.py, in turn
 MICRO_SECONDS = 1.0      # seconds of pairs per case and process
 CALLGRIND_REPEATS = 3    # blocks of each size counted per case and variant
+CALL_SECONDS = 20        # of RPC calls under callgrind, option off
 CASES = ('tcp-write', 'tls-write', 'tls-read', 'ensure')
 OPERATIONS = {
     'tcp-write': 'write (Wire._write), TCP',
@@ -105,6 +112,13 @@ class Process:
         self.proc.kill()
         self.proc.wait()
 
+    def terminate(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.stop()
+
 
 def count(python, urls, certs, calls, cwd):
     """Operations per call on each connection, over TCP and over TLS."""
@@ -143,18 +157,34 @@ def micro(python, url, certs, processes, seconds, pyperf_json, cwd):
     return results
 
 
+NO_VALGRIND = 'valgrind is not installed (apt-get install valgrind)'
+
+
+def valgrind_command(out):
+    return [shutil.which('valgrind'), '--tool=callgrind', '--fair-sched=yes',
+            '--dump-before=getppid', '--callgrind-out-file=' + out]
+
+
+def callgrind_totals(out):
+    """{part: instructions} of the files of --callgrind-out-file=out."""
+    totals = {}
+    for path in glob.glob(glob.escape(out) + '*'):
+        with open(path) as f:
+            part, events = benchstats.callgrind_part(f.read())
+        totals[part] = events['Ir']
+    return totals
+
+
 def callgrind(python, url, certs, repeats):
     """{case: {variant: instructions per operation, per repeat}}."""
-    valgrind = shutil.which('valgrind')
-    if not valgrind:
-        return {'error': 'valgrind is not installed (apt-get install '
-                'valgrind)'}
+    if not shutil.which('valgrind'):
+        return {'error': NO_VALGRIND}
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'callgrind.out')
         proc = subprocess.run(
-            [valgrind, '--tool=callgrind', '--dump-before=getppid',
-             '--callgrind-out-file=' + out, python, WIREBENCH,
-             '--callgrind', str(repeats), '--certs', certs, '--url', url],
+            valgrind_command(out) + [
+                python, WIREBENCH, '--callgrind', str(repeats), '--certs',
+                certs, '--url', url],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             cwd=tmp, env=dict(os.environ, PYTHONWARNINGS='ignore',
                               PYTHONHASHSEED='0'))
@@ -162,11 +192,7 @@ def callgrind(python, url, certs, repeats):
                  if line.startswith('PARTS ')]
         if proc.returncode or not lines:
             sys.exit('bench: callgrind run failed:\n%s' % proc.stdout[-3000:])
-        totals = {}
-        for path in glob.glob(out + '*'):
-            with open(path) as f:
-                part, events = benchstats.callgrind_part(f.read())
-            totals[part] = events['Ir']
+        totals = callgrind_totals(out)
     blocks = benchstats.callgrind_blocks(
         json.loads(lines[-1][len('PARTS '):]), totals)
     results = {}
@@ -174,6 +200,42 @@ def callgrind(python, url, certs, repeats):
         results.setdefault(case, {})[variant] = (
             benchstats.instruction_slopes(runs))
     return results
+
+
+def call_instructions(python, url, seconds, cwd):
+    """Instructions per RPC call, option off, under callgrind.
+
+    An rpc-server and an rpc-client of workloads.py (eventlet) under
+    callgrind: the client's part between its markers holds its timed
+    calls, the server's part between its two ``cpu`` calls holds them
+    too, and one ``cpu`` call's worth of work more.  Option off only:
+    with the option on, a client and a server both under valgrind time
+    out on their first call (either one alone works, slowly); the added
+    instructions come from the microbenchmarks instead.
+    """
+    if not shutil.which('valgrind'):
+        return {'error': NO_VALGRIND}
+    topic = 'bench-callgrind-calls'
+    procs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ('rpc-server', 'rpc-client'):
+            out = os.path.join(tmp, name)
+            procs[name] = (out, Process(valgrind_command(out) + [
+                python, WORKLOADS, name, url, 'off', 'eventlet', topic],
+                cwd))
+            procs[name][1].expect('READY')
+        calls = procs['rpc-client'][1].result(seconds)['calls']
+        for _, proc in procs.values():
+            proc.terminate()  # callgrind writes its last part
+        parts = {}
+        for name, (out, _) in procs.items():
+            parts[name] = callgrind_totals(out)
+            if sorted(parts[name]) != [1, 2, 3]:
+                sys.exit('bench: %s under callgrind: parts %s, not the '
+                         'three its two markers make: something else called '
+                         'getppid()' % (name, sorted(parts[name])))
+    return {'calls': calls, 'client': parts['rpc-client'][2] / calls,
+            'server': parts['rpc-server'][2] / (calls + 1)}
 
 
 def measure(python, urls, certs, build):
@@ -190,7 +252,11 @@ def measure(python, urls, certs, build):
                    MICRO_SECONDS, pyperf_json, build)
     print('bench: wire path: instructions under callgrind', flush=True)
     instructions = callgrind(python, urls['tcp'], certs, CALLGRIND_REPEATS)
+    print('bench: wire path: RPC calls under callgrind, option off, %d s'
+          % CALL_SECONDS, flush=True)
+    calls = call_instructions(python, urls['tcp'], CALL_SECONDS, build)
     return {'counts': counts, 'micro': micros, 'callgrind': instructions,
+            'call_instructions': calls,
             'pyperf_json': pyperf_json,
             'seconds': time.monotonic() - started}
 
@@ -233,8 +299,16 @@ def analyse(wire, call_seconds):
             bound['added_instr'] = benchstats.added_per_call(
                 ops, {c: per_op[c]['delta_instr'][0] for c in per_op})
         bounds[name] = bound
-    return {'per_op': per_op, 'bounds': bounds, 'call_seconds': seconds,
-            'call_source': source}
+    figures = {'per_op': per_op, 'bounds': bounds, 'call_seconds': seconds,
+               'call_source': source}
+    calls = wire.get('call_instructions', {})
+    if 'calls' in calls:
+        per_call = calls['client'] + calls['server']
+        figures['call_instructions'] = per_call
+        for bound in bounds.values():
+            if 'added_instr' in bound:
+                bound['fraction_instr'] = bound['added_instr'] / per_call
+    return figures
 
 
 def report(wire, call_seconds, e2e):
@@ -276,17 +350,28 @@ def report(wire, call_seconds, e2e):
             '%.0f [%.0f, %.0f]' % (mean, low, high), instr))
     if 'error' in callgrind:
         print('   instructions: %s' % callgrind['error'])
-    print('   bound per call: added cost / time of a call (%.3f ms, %s)'
+    print('   bound per call: added CPU time / time of a call (%.3f ms, %s)'
           % (1e3 * figures['call_seconds'], figures['call_source']))
     for name, bound in figures['bounds'].items():
         mean, low, high = bound['added_ns']
         fmean, flow, fhigh = bound['fraction']
-        instr = ('; %.0f instructions' % bound['added_instr']
-                 if 'added_instr' in bound else '')
-        print('   %-4s %.1f us [%.1f, %.1f]%s -> %.3f %% [%.3f, %.3f] '
+        print('   %-4s %.1f us [%.1f, %.1f] -> %.3f %% [%.3f, %.3f] '
               '(target <= %.0f %%)' % (
-                  name.upper(), mean / 1e3, low / 1e3, high / 1e3, instr,
+                  name.upper(), mean / 1e3, low / 1e3, high / 1e3,
                   100 * fmean, 100 * flow, 100 * fhigh, 100 * TARGET))
+    per_call = figures.get('call_instructions')
+    calls = wire.get('call_instructions', {})
+    if per_call:
+        print('   bound in instructions: added instructions / instructions '
+              'of a call, option off (%.0f: client + server, user space, '
+              '%d calls under callgrind)' % (per_call, calls['calls']))
+        for name, bound in figures['bounds'].items():
+            if 'fraction_instr' in bound:
+                print('   %-4s %.0f -> %.3f %% (target <= %.0f %%)' % (
+                    name.upper(), bound['added_instr'],
+                    100 * bound['fraction_instr'], 100 * TARGET))
+    elif 'error' in calls:
+        print('   bound in instructions: %s' % calls['error'])
     if e2e:
         mean, low, high = e2e
         print('   end to end (section 2, eventlet, shared thread on / '
@@ -295,4 +380,4 @@ def report(wire, call_seconds, e2e):
     print('   TCP: the end-to-end rounds run over TCP; TLS bound over the '
           'same (TCP) call time, so an upper bound; wire section took '
           '%.0f s; blocks in %s (python -m pyperf stats)'
-          % (wire['seconds'], os.path.relpath(wire['pyperf_json'])))
+          % (wire['seconds'], os.path.relpath(wire['pyperf_json'], ROOT)))

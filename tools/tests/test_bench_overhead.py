@@ -236,6 +236,21 @@ def test_analyse_adds_instructions_when_callgrind_ran():
     assert figures['bounds']['tcp']['added_instr'] == pytest.approx(596.0)
     assert figures['bounds']['tls']['added_instr'] == pytest.approx(
         298.0 * 13)
+    assert 'fraction_instr' not in figures['bounds']['tcp']
+
+
+def test_analyse_bounds_instructions_by_those_of_a_call():
+    processes = [{'tcp-write': 1e-6, 'tls-write': 2e-6, 'tls-read': 1e-7,
+                  'ensure': 3e-6}] * 2
+    callgrind = {case: {'plain': [1000.0], 'wire': [1300.0]}
+                 for case in overhead.CASES}
+    wire = wire_results(processes, callgrind)
+    wire['call_instructions'] = {'calls': 50, 'client': 20000.0,
+                                 'server': 40000.0}
+    figures = overhead.analyse(wire, (0.002, 'test'))
+    assert figures['call_instructions'] == 60000.0
+    assert figures['bounds']['tcp']['fraction_instr'] == pytest.approx(
+        600.0 / 60000.0)
 
 
 def test_free_port_leaves_the_tls_and_distribution_ports_free():
