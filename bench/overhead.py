@@ -85,12 +85,15 @@ def rabbitmq_tls(certs, port):
 class Process:
     """A line-protocol child: READY, then RESULT lines on commands."""
 
+    running = []  # killed when one of them fails or measure() does
+
     def __init__(self, args, cwd):
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, cwd=cwd,
             env=dict(os.environ, PYTHONWARNINGS='ignore'))
         self.output = []
+        Process.running.append(self)
 
     def expect(self, prefix):
         for line in self.proc.stdout:
@@ -98,6 +101,7 @@ class Process:
             if line.startswith(prefix):
                 return line[len(prefix):].strip()
         self.proc.wait()
+        Process.stop_all()
         sys.exit('bench: %s failed (exit code %s):\n%s' % (
             ' '.join(os.path.basename(a) for a in self.proc.args[1:3]),
             self.proc.returncode, ''.join(self.output)[-3000:]))
@@ -111,13 +115,21 @@ class Process:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        if self in Process.running:
+            Process.running.remove(self)
+
+    @classmethod
+    def stop_all(cls):
+        for process in list(cls.running):
+            process.stop()
 
     def terminate(self):
         self.proc.terminate()
         try:
             self.proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            self.stop()
+            pass
+        self.stop()
 
 
 def count(python, urls, certs, calls, cwd):
@@ -154,6 +166,7 @@ def micro(python, url, certs, processes, seconds, pyperf_json, cwd):
                           pyperf_json], cwd)
         results.append(worker.result())
         worker.proc.wait()
+        worker.stop()
     return results
 
 
@@ -240,6 +253,13 @@ def call_instructions(python, url, seconds, cwd):
 
 def measure(python, urls, certs, build):
     """Everything section 3 prints; urls: {'tcp': url, 'tls': url}."""
+    try:
+        return _measure(python, urls, certs, build)
+    finally:
+        Process.stop_all()  # whatever failed, leave no child behind
+
+
+def _measure(python, urls, certs, build):
     started = time.monotonic()
     print('bench: wire path: operations of %d RPC calls, over TCP and TLS'
           % COUNT_CALLS, flush=True)
@@ -261,10 +281,11 @@ def measure(python, urls, certs, build):
             'seconds': time.monotonic() - started}
 
 
-def analyse(wire, call_seconds):
+def analyse(wire, call_seconds, call_cpu=None):
     """The figures section 3 prints, from measure()'s results.
 
-    call_seconds: (seconds per call, where it was measured).
+    call_seconds: (seconds per call, where it was measured); call_cpu:
+    CPU seconds per call of client and server together, or None.
     """
     micros = wire['micro']
     cases = [c for c in CASES if all(c in m for m in micros)]
@@ -295,12 +316,15 @@ def analyse(wire, call_seconds):
         added = benchstats.mean_ci(per_process)
         bound = {'operations': ops, 'added_ns': added,
                  'fraction': tuple(x * 1e-9 / seconds for x in added)}
+        if call_cpu:
+            bound['fraction_cpu'] = tuple(x * 1e-9 / call_cpu
+                                          for x in added)
         if all('delta_instr' in per_op[c] for c in ops if ops[c]):
             bound['added_instr'] = benchstats.added_per_call(
                 ops, {c: per_op[c]['delta_instr'][0] for c in per_op})
         bounds[name] = bound
     figures = {'per_op': per_op, 'bounds': bounds, 'call_seconds': seconds,
-               'call_source': source}
+               'call_source': source, 'call_cpu': call_cpu}
     calls = wire.get('call_instructions', {})
     if 'calls' in calls:
         per_call = calls['client'] + calls['server']
@@ -311,9 +335,9 @@ def analyse(wire, call_seconds):
     return figures
 
 
-def report(wire, call_seconds, e2e):
+def report(wire, call_seconds, e2e, call_cpu=None):
     """Print section 3.  e2e: (mean, low, high) calls/s ratio or None."""
-    figures = analyse(wire, call_seconds)
+    figures = analyse(wire, call_seconds, call_cpu)
     print('3. Overhead of the wire path (option on, eventlet): added cost '
           'per operation x operations per call; target: option on within '
           '%.0f %% of option off' % (100 * TARGET))
@@ -359,6 +383,15 @@ def report(wire, call_seconds, e2e):
               '(target <= %.0f %%)' % (
                   name.upper(), mean / 1e3, low / 1e3, high / 1e3,
                   100 * fmean, 100 * flow, 100 * fhigh, 100 * TARGET))
+    if call_cpu:
+        print('   bound per call in CPU: added CPU time / CPU time of a call '
+              '(%.3f ms: client + server, option off, eventlet, section 2)'
+              % (1e3 * call_cpu))
+        for name, bound in figures['bounds'].items():
+            fmean, flow, fhigh = bound['fraction_cpu']
+            print('   %-4s %.3f %% [%.3f, %.3f] (target <= %.0f %%)' % (
+                name.upper(), 100 * fmean, 100 * flow, 100 * fhigh,
+                100 * TARGET))
     per_call = figures.get('call_instructions')
     calls = wire.get('call_instructions', {})
     if per_call:

@@ -349,7 +349,7 @@ def report(results):
         report_rpc(results)
     if results.get('wire'):
         overhead.report(results['wire'], call_seconds(results),
-                        e2e_ratio(results))
+                        e2e_ratio(results), call_cpu(results))
 
 
 def call_seconds(results):
@@ -360,6 +360,15 @@ def call_seconds(results):
                 '%s, eventlet, mean of %d rounds' % (OFF[0], len(samples)))
     return (results['wire']['counts']['tcp']['seconds_per_call'],
             'option on, TCP, while counting: no RPC rounds run')
+
+
+def call_cpu(results):
+    """CPU seconds per call of client and server, option off, eventlet."""
+    samples = results.get('rpc_samples', {}).get('eventlet|%s' % OFF[0])
+    if not samples:
+        return None
+    return sum(1e-6 * (s['client_cpu_us'] + s['server_cpu_us'])
+               for s in samples) / len(samples)
 
 
 def e2e_ratio(results):

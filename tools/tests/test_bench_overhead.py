@@ -222,6 +222,17 @@ def test_analyse_bounds_each_process_then_takes_the_interval():
     assert figures['per_op']['ensure']['delta_ns'][0] == pytest.approx(
         4000.0)
     assert 'added_instr' not in tcp  # no callgrind figures given
+    assert 'fraction_cpu' not in tcp  # no CPU time of a call given
+
+
+def test_analyse_bounds_cpu_by_the_cpu_time_of_a_call():
+    processes = [{'tcp-write': 1e-6, 'tls-write': 2e-6, 'tls-read': 1e-7,
+                  'ensure': 3e-6}] * 2
+    figures = overhead.analyse(wire_results(processes), (0.020, 'test'),
+                               call_cpu=0.004)
+    tcp = figures['bounds']['tcp']
+    assert tcp['fraction_cpu'][0] == pytest.approx(4e-6 / 0.004)
+    assert tcp['fraction'][0] == pytest.approx(4e-6 / 0.020)
 
 
 def test_analyse_adds_instructions_when_callgrind_ran():
