@@ -97,6 +97,13 @@ def test_callgrind_part_reads_part_and_totals():
     assert events == {'Ir': 196082, 'Dr': 5000}
 
 
+def test_callgrind_part_reads_totals_without_summary():
+    text = CALLGRIND.replace('summary: 196082 5000\n', '')
+    assert benchstats.callgrind_part(text)[1] == {'Ir': 196082, 'Dr': 5000}
+    text = CALLGRIND.replace('totals: 196082 5000\n', '')
+    assert benchstats.callgrind_part(text)[1] == {'Ir': 196082, 'Dr': 5000}
+
+
 def test_callgrind_part_of_a_single_dump_is_part_one():
     text = CALLGRIND.replace('part: 7\n', '')
     assert benchstats.callgrind_part(text)[0] == 1
