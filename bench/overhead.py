@@ -16,14 +16,15 @@ fork's virtualenv against the private broker (TCP and TLS listeners):
 * the same in instructions (valgrind --tool=callgrind), which the
   machine's load does not change: blocks of n and 2n operations, their
   difference over n, CALLGRIND_REPEATS times;
-* the bound: operations per call x added cost per operation (per
-  process, then its interval), over the measured time of a call (fork,
-  option off, eventlet executor, from the RPC rounds);
+* the bounds: operations per call x added cost per operation (per
+  process, then its interval), over the wall time of a call and over
+  its CPU time, client and server together (fork, option off, eventlet
+  executor, from the RPC rounds);
 * the bound in instructions: added instructions per call over the
   instructions of a call, option off: the RPC client and server of
   workloads.py (eventlet) under callgrind for CALL_SECONDS of calls,
-  both processes together (user space: not the kernel's, not the
-  broker's, so that the bound is an upper one).
+  both processes together (user space only: the kernel's and the
+  broker's work would only make a call bigger).
 """
 
 import glob
