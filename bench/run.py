@@ -43,11 +43,21 @@ Measured (workloads.py runs in each variant's virtualenv):
   "cannot be told apart" when the interval holds 1.0.  The RPC processes
   run at nice RPC_NICE when we may (root), ahead of other load.
 
+* the overhead of the wire path (overhead.py): what the option adds to
+  each write, TLS read and ensure() of a connection, by microbenchmarks
+  on the real transports (time, and instructions under callgrind), times
+  the operations one RPC call makes, over the time of a call: a bound on
+  the option's cost per call that resolves well below 1 %, next to the
+  end-to-end ratio of the RPC rounds.
+
 Prints figures with the issue's targets next to them; asserts nothing.
-Results also go to build/bench.json.
+Results also go to build/bench.json.  The private broker (pifpaf) gets a
+free port, a TLS listener on the next one and the node name
+$BENCH_NODENAME (default bench-PID).
 
     bench/run.py [--fork-rev REV] [--per-connection-rev REV]
                  [--counts 1,10,100] [--rounds N] [--build-dir DIR]
+                 [--sections connections,rpc,wire]
     bench/run.py --report [--build-dir DIR]
 
 --fork-rev builds the "fork" wheel from the patches committed at REV
@@ -60,11 +70,13 @@ import os
 import queue
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 CONSTRAINTS = os.path.join(ROOT, 'constraints.txt')
@@ -73,6 +85,7 @@ sys.path.insert(0, os.path.join(ROOT, 'bench'))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import amqp_proxy  # noqa: E402
 import benchstats  # noqa: E402
+import overhead  # noqa: E402
 import series  # noqa: E402
 
 # The last series with one native heartbeat thread per connection.
@@ -86,7 +99,9 @@ PROXY_MAX = 100        # above: WireClock instead of the proxy
 RPC_ROUNDS = 50        # rounds of the RPC comparison (round 0 warms up, extra)
 RPC_BLOCK = 2.0        # seconds of calls per round and variant
 RPC_NICE = -10         # priority of the RPC processes over the machine's load
-BROKER_PORT = 5762     # the private broker started by pifpaf
+SECTIONS = ('connections', 'rpc', 'wire')
+# Not in constraints.txt: only the bench installs it.
+PYPERF = 'pyperf==2.11.0'
 
 # (label, virtualenv, heartbeat_in_pthread)
 PRISTINE = ('pristine 18.3.1', 'bench-pristine', '-')
@@ -154,6 +169,38 @@ def renice(increment):
         pass  # not root: the machine's load disturbs us a little more
 
 
+def broker_port():
+    return urllib.parse.urlsplit(os.environ['BENCH_URL']).port
+
+
+def free_port(also=(1, 20000), candidates=None):
+    """A port free on loopback, with port + each of also free too.
+
+    The broker listens on port (AMQP) and port + 1 (TLS); RabbitMQ takes
+    port + 20000 for Erlang distribution.  candidates: ports to try
+    (default: a hundred the kernel hands out as free).
+    """
+    for port in candidates or ephemeral_ports(100):
+        if port + max(also, default=0) > 65535:
+            continue
+        try:
+            for offset in (0,) + tuple(also):
+                with socket.socket() as probe:
+                    probe.bind(('127.0.0.1', port + offset))
+        except OSError:
+            continue
+        return port
+    sys.exit('bench: no free port for the broker')
+
+
+def ephemeral_ports(count):
+    for _ in range(count):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        yield port
+
+
 def connections(build, count):
     tick = benchstats.tick(HEARTBEAT, 3)  # heartbeat_rate: its default
     stall = STALL_TICKS * tick
@@ -164,17 +211,17 @@ def connections(build, count):
           '(gaps from the %s)' % (count, IDLE, stall, method), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         go = os.path.join(tmp, 'go')
-        clocks = [amqp_proxy.AmqpProxy(BROKER_PORT) if proxied else None
+        clocks = [amqp_proxy.AmqpProxy(broker_port()) if proxied else None
                   for _ in VARIANTS]
         runs = [Workload(build, v, 'conns', url.replace(
-            ':%d/' % BROKER_PORT, ':%d/' % c.port) if c else url, count,
+            ':%d/' % broker_port(), ':%d/' % c.port) if c else url, count,
             IDLE, stall, HEARTBEAT, go) for v, c in zip(VARIANTS, clocks)]
         for run in runs:
             run.ready.wait()
         wire = None
         if not proxied:
             try:
-                wire = amqp_proxy.WireClock(BROKER_PORT)
+                wire = amqp_proxy.WireClock(broker_port())
             except PermissionError:  # packet sockets need root
                 method = 'n/a'
         open(go, 'w').close()
@@ -258,9 +305,8 @@ def rpc_rows(samples):
     return rows, ratios
 
 
-def report(results):
+def report_connections(results):
     tick = benchstats.tick(HEARTBEAT, 3)
-    print()
     print('1. Connections in an eventlet-patched process (heartbeat '
           'threshold %d s, tick %.1f s; idle window %d s with the hub '
           'running; stall %d ticks)' % (HEARTBEAT, tick, IDLE, STALL_TICKS))
@@ -293,6 +339,48 @@ def report(results):
     print('   targets (shared thread, on): threads = baseline + 1 at every '
           'size; wake-ups/min <= N*ticks; gap <= tick + 10 %% = %.1f s at '
           '1000 connections; nothing left after close' % (1.1 * tick))
+
+
+def report(results):
+    print()
+    if results.get('connections'):
+        report_connections(results)
+    if results.get('rpc'):
+        report_rpc(results)
+    if results.get('wire'):
+        overhead.report(results['wire'], call_seconds(results),
+                        e2e_ratio(results), call_cpu(results))
+
+
+def call_seconds(results):
+    """Seconds per call, option off, eventlet: (seconds, what it is)."""
+    samples = results.get('rpc_samples', {}).get('eventlet|%s' % OFF[0])
+    if samples:
+        return (sum(1 / s['calls_per_s'] for s in samples) / len(samples),
+                '%s, eventlet, mean of %d rounds' % (OFF[0], len(samples)))
+    return (results['wire']['counts']['tcp']['seconds_per_call'],
+            'option on, TCP, while counting: no RPC rounds run')
+
+
+def call_cpu(results):
+    """CPU seconds per call of client and server, option off, eventlet."""
+    samples = results.get('rpc_samples', {}).get('eventlet|%s' % OFF[0])
+    if not samples:
+        return None
+    return sum(1e-6 * (s['client_cpu_us'] + s['server_cpu_us'])
+               for s in samples) / len(samples)
+
+
+def e2e_ratio(results):
+    """calls/s of the shared thread over option off, eventlet, or None."""
+    for row in results.get('rpc_ratios', []):
+        if (row['executor'] == 'eventlet' and
+                row['ratio'] == '%s / %s' % (SHARED[0], OFF[0])):
+            return row['calls_per_s']
+    return None
+
+
+def report_rpc(results):
     print('2. RPC call, median of %d rounds of %.0f s of calls, the four '
           'variants at once (CPU per call of each process)' % (
               len(next(iter(results['rpc_samples'].values()))), RPC_BLOCK))
@@ -325,11 +413,21 @@ def report(results):
 def measure(args):
     build = args.build_dir
     results = {'connections': []}
-    for count in args.counts:
-        results['connections'] += connections(build, count)
-    samples = rpc(build, args.rounds)
-    results['rpc'], results['rpc_ratios'] = rpc_rows(samples)
-    results['rpc_samples'] = {'%s|%s' % k: v for k, v in samples.items()}
+    if 'connections' in args.sections:
+        for count in args.counts:
+            results['connections'] += connections(build, count)
+    if 'rpc' in args.sections:
+        samples = rpc(build, args.rounds)
+        results['rpc'], results['rpc_ratios'] = rpc_rows(samples)
+        results['rpc_samples'] = {'%s|%s' % k: v
+                                  for k, v in samples.items()}
+    if 'wire' in args.sections:
+        url = os.environ['BENCH_URL']
+        tls_url = url.replace(':%d/' % broker_port(),
+                              ':%d/' % (broker_port() + 1))
+        results['wire'] = overhead.measure(
+            os.path.join(build, 'bench-fork', 'bin', 'python'),
+            {'tcp': url, 'tls': tls_url}, args.certs, build)
     with open(os.path.join(build, 'bench.json'), 'w') as f:
         json.dump(results, f, indent=1)
     report(results)
@@ -384,11 +482,19 @@ def main():
                         type=lambda s: [int(n) for n in s.split(',') if n])
     parser.add_argument('--rounds', type=int, default=RPC_ROUNDS)
     parser.add_argument('--build-dir', default=os.path.join(ROOT, 'build'))
+    parser.add_argument('--sections', default=','.join(SECTIONS),
+                        help='what to measure, of %s' % ','.join(SECTIONS),
+                        type=lambda s: [n for n in s.split(',') if n])
     parser.add_argument('--report', action='store_true',
                         help='print the tables of the last bench.json')
     parser.add_argument('--measure', action='store_true',
                         help=argparse.SUPPRESS)
+    parser.add_argument('--certs', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = [n for n in args.sections if n not in SECTIONS]
+    if unknown or not args.sections:
+        parser.error('--sections %s: choose from %s'
+                     % (','.join(args.sections), ','.join(SECTIONS)))
     args.build_dir = os.path.abspath(args.build_dir)
     if args.report:
         with open(os.path.join(args.build_dir, 'bench.json')) as f:
@@ -405,10 +511,13 @@ def main():
         sys.exit('bench: %s' % exc)
     print('bench: virtualenvs: fork %s, per-connection %s, pristine 18.3.1'
           % (os.path.basename(fork), os.path.basename(per_conn)), flush=True)
-    in_parallel = [threading.Thread(target=make_venv, args=a) for a in (
-        (args.build_dir, 'bench-fork', fork, 'pifpaf'),
-        (args.build_dir, 'bench-perconn', per_conn),
-        (args.build_dir, 'bench-pristine', 'oslo.messaging==18.3.1'))]
+    venvs = [(args.build_dir, 'bench-fork', fork, 'pifpaf', PYPERF)]
+    if set(args.sections) & {'connections', 'rpc'}:
+        venvs += [(args.build_dir, 'bench-perconn', per_conn),
+                  (args.build_dir, 'bench-pristine',
+                   'oslo.messaging==18.3.1')]
+    in_parallel = [threading.Thread(target=make_venv, args=a)
+                   for a in venvs]
     for thread in in_parallel:
         thread.start()
     for thread in in_parallel:
@@ -417,17 +526,24 @@ def main():
     # the workloads, which inherit it.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    port = free_port()
+    nodename = os.environ.get('BENCH_NODENAME') or 'bench-%d' % os.getpid()
     with tempfile.TemporaryDirectory() as tmp:
+        certs = overhead.certificates(tmp)
         conf = os.path.join(tmp, 'rabbitmq.conf')
-        open(conf, 'w').close()
+        with open(conf, 'w') as f:  # ours, not the system broker's
+            f.write(overhead.rabbitmq_tls(certs, port + 1))
         env = dict(os.environ, RABBITMQ_CONFIG_FILE=conf)
         inner = [sys.executable, os.path.abspath(__file__), '--measure',
                  '--counts', ','.join(map(str, args.counts)),
-                 '--rounds', str(args.rounds), '--build-dir', args.build_dir]
+                 '--rounds', str(args.rounds), '--build-dir', args.build_dir,
+                 '--sections', ','.join(args.sections), '--certs', certs]
+        print('bench: private broker %s on port %d (TLS %d)'
+              % (nodename, port, port + 1), flush=True)
         subprocess.run(
             [os.path.join(args.build_dir, 'bench-fork', 'bin', 'pifpaf'),
              '--env-prefix', 'BENCH', 'run', 'rabbitmq', '--port',
-             str(BROKER_PORT), '--nodename', 'bench', '--'] + inner,
+             str(port), '--nodename', nodename, '--'] + inner,
             env=env, cwd=tmp, check=True)
     print('bench: done in %.0f s' % (time.monotonic() - started))
 
