@@ -211,6 +211,8 @@ def stage_bisect():
         if rc != 0:
             failed += 1
             print(tail(out))
+            for test_id in failed_tests(out):
+                print('    failed: %s' % test_id)
             print('  FAILED after: %s' % subject)
             continue
         units = stestr_counts(out)[0]
@@ -357,8 +359,24 @@ def failure_reason(output):
     return '; '.join(errors[:3]) if errors else lines[-1]
 
 
+def failed_tests(output):
+    """The ids of the tests stestr reported as failed, in order."""
+    found = []
+    for test_id in re.findall(r'^\{\d+\} (\S+) .*\.\.\. FAILED$', output,
+                              re.MULTILINE):
+        if test_id not in found:
+            found.append(test_id)
+    return found
+
+
 def show_failure(output, log):
     print(tail(readable(output), 60))
+    failed = failed_tests(output)
+    if failed:
+        # Named last, so that a CI log cut to its tail still says which.
+        print('  failed tests:')
+        for test_id in failed:
+            print('    %s' % test_id)
     print('  (full log: %s)' % os.path.relpath(log))
 
 

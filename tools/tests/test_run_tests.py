@@ -86,6 +86,31 @@ def test_failure_reason_finds_rabbitmqs_error():
     assert run_tests.failure_reason('') == 'no output'
 
 
+STESTR_FAILED = """\
+{0} oslo_messaging.tests.functional.test_a.A.test_ok [1.2s] ... ok
+{1} oslo_messaging.tests.functional.test_b.B.test_bad [3.0s] ... FAILED
+WARNING [pifpaf.util] process is already gone
+{0} oslo_messaging.tests.functional.test_c.C.test_worse ... FAILED
+
+==============================
+Failed 2 tests - output below:
+==============================
+"""
+
+
+def test_failed_tests_are_named_last(capsys):
+    assert run_tests.failed_tests(STESTR_FAILED) == [
+        'oslo_messaging.tests.functional.test_b.B.test_bad',
+        'oslo_messaging.tests.functional.test_c.C.test_worse']
+    assert run_tests.failed_tests('{0} x.y.z [1s] ... ok') == []
+    run_tests.show_failure(STESTR_FAILED + 'noise\n' * 100, '/tmp/f.log')
+    out = capsys.readouterr().out.splitlines()
+    assert out[-4:-1] == [
+        '  failed tests:',
+        '    oslo_messaging.tests.functional.test_b.B.test_bad',
+        '    oslo_messaging.tests.functional.test_c.C.test_worse']
+
+
 class FakeRun:
     """run_tests.run, answering with canned outputs in turn."""
 
