@@ -2,7 +2,8 @@
 PYTHON ?= python3
 SERIES := $(PYTHON) tools/series.py
 
-.PHONY: help tree export status check wheel demo test bench docs rebase-check
+.PHONY: help tree export status check wheel demo test bench docs rebase-check \
+	mutate
 
 help:
 	@echo "make demo    build the fork and show it against a real RabbitMQ"
@@ -15,6 +16,7 @@ help:
 	@echo "             (PLAIN=1: version 18.3.1 exactly, for upper-constraints)"
 	@echo "make bench   the fork against pristine 18.3.1, side by side"
 	@echo "make docs    admin guide and release notes (HTML in build/docs)"
+	@echo "make mutate  mutation testing of the series' new code (long)"
 	@echo "make rebase-check REF=<git ref> UPSTREAM_GIT=<clone>"
 	@echo "             the series onto another upstream, one line a patch"
 	@echo "             (REF=sdist:<version>: the package index's sdist)"
@@ -57,3 +59,7 @@ rebase-check:
 docs:
 	@echo "make docs: admin guide and release notes from the tree"
 	@$(PYTHON) tools/docs.py
+
+mutate:
+	@echo "make mutate: mutation testing of the new code with cosmic-ray"
+	@$(PYTHON) tools/mutate.py
