@@ -100,8 +100,8 @@ RPC_ROUNDS = 50        # rounds of the RPC comparison (round 0 warms up, extra)
 RPC_BLOCK = 2.0        # seconds of calls per round and variant
 RPC_NICE = -10         # priority of the RPC processes over the machine's load
 SECTIONS = ('connections', 'rpc', 'wire')
-# Not in constraints.txt: only the bench installs it.
-PYPERF = 'pyperf==2.11.0'
+# Pinned in constraints.txt, as everything else.
+PYPERF = 'pyperf'
 
 # (label, virtualenv, heartbeat_in_pthread)
 PRISTINE = ('pristine 18.3.1', 'bench-pristine', '-')

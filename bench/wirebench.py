@@ -2,10 +2,11 @@
 
 Runs in the fork's virtualenv (bench-fork), eventlet-patched as services
 are, on the real classes: py-amqp's TCPTransport and SSLTransport
-connected to a peer of ours on loopback, with and without
-``amqp_wire.Wire`` attached (what the driver attaches to every connection
-when the option is on), and impl_rabbit Connections to a broker with the
-option off and on.  Cases, each in variants "plain" and "wire"; an
+connected to a peer of ours on loopback ("plain", what the driver uses
+with the option off), and amqp_fork's owned transports with an
+``amqp_wire.Wire`` attached ("wire", what the driver uses for every
+connection when the option is on), and impl_rabbit Connections to a
+broker with the option off and on.  Cases, each in variants "plain" and "wire"; an
 operation is:
 
 tcp-write   TCPTransport.write() of a message's frames (method, header,
@@ -63,6 +64,7 @@ import time  # noqa: E402
 import amqp  # noqa: E402
 from amqp import transport as amqp_transport  # noqa: E402
 
+from oslo_messaging._drivers import amqp_fork  # noqa: E402
 from oslo_messaging._drivers import amqp_wire  # noqa: E402
 
 import benchstats  # noqa: E402
@@ -132,18 +134,19 @@ class Stream:
     def __init__(self, tls, certs, wire):
         lsock = listener()
         address = '127.0.0.1:%d' % lsock.getsockname()[1]
+        classes = amqp_fork if wire else amqp_transport
         if tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(os.path.join(certs, 'cert.pem'),
                                     os.path.join(certs, 'key.pem'))
             accept = eventlet.spawn(self._accept_tls, lsock, context)
-            self.transport = amqp_transport.SSLTransport(
+            self.transport = classes.SSLTransport(
                 address, connect_timeout=10,
                 ssl={'cert_reqs': ssl.CERT_NONE})
         else:
             accept = eventlet.spawn(self._accept, lsock)
-            self.transport = amqp_transport.TCPTransport(address,
-                                                         connect_timeout=10)
+            self.transport = classes.TCPTransport(address,
+                                                  connect_timeout=10)
         self.transport.connect()  # TLS: handshakes with the greenthread
         self.transport.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
                                        BUFFER)
