@@ -26,7 +26,8 @@ equivalent. The last line printed is
 
 with P = K / (K + S). The tests run from build/venv (``python3
 tools/run_tests.py wheel``); cosmic-ray lives in build/mutate-venv,
-pinned by constraints.txt. ``--count`` only counts the mutants.
+pinned by constraints.txt. ``--count`` only counts the mutants. The
+exit status is 1 when a mutant survived or none was killed.
 """
 
 import collections
@@ -217,7 +218,7 @@ def classify(found, equivalents):
 
 def summary(killed, survived, equivalent):
     total = killed + survived
-    score = 100.0 * killed / total if total else 100.0
+    score = 100.0 * killed / total if total else 0.0
     return ('mutation: %d killed, %d survived, %d equivalent, score %.1f %%'
             % (killed, survived, equivalent, score))
 
@@ -404,6 +405,11 @@ def run_target(module, workers, count_only=False):
 
 
 def main(argv):
+    if '-h' in argv or '--help' in argv:
+        print(__doc__)
+        print('usage: tools/mutate.py [--count] [TARGET ...]; targets: %s'
+              % ', '.join(TARGETS))
+        return 0
     count_only = '--count' in argv
     only = [a for a in argv[1:] if a != '--count'] or list(TARGETS)
     unknown = [m for m in only if m not in TARGETS]
@@ -461,7 +467,8 @@ def main(argv):
             len(found), ', '.join(only), time.monotonic() - start,
             c.incompetent))
     print(summary(c.killed, c.survived, c.equivalent), flush=True)
-    return 0
+    # Survivors, or nothing counted at all, fail the run.
+    return 1 if c.survived or not c.killed else 0
 
 
 if __name__ == '__main__':

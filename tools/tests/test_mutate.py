@@ -40,7 +40,7 @@ def test_score_ignores_equivalents_and_rounds():
 
 
 def test_score_without_mutants_is_not_a_division_by_zero():
-    assert mutate.summary(0, 0, 0).endswith('score 100.0 %')
+    assert mutate.summary(0, 0, 0).endswith('score 0.0 %')
 
 
 def test_outcomes_are_read_from_the_dump():
@@ -222,3 +222,11 @@ def test_malformed_equivalents_file_stops_the_run(tmp_path, monkeypatch,
     monkeypatch.setattr(mutate, 'ensure_venvs', lambda: pytest.fail('ran'))
     assert mutate.main(['mutate.py']) == 2
     assert 'line 1: 0123456789 has no " -- reason"' in capsys.readouterr().out
+
+
+def test_help_lists_the_targets(capsys):
+    assert mutate.main(['mutate.py', '--help']) == 0
+    out = capsys.readouterr().out
+    assert 'mutation: K killed' in out
+    for target in mutate.TARGETS:
+        assert target in out
