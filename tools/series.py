@@ -125,6 +125,14 @@ def layout(name=None, root=ROOT):
     return Layout(root, name)
 
 
+def layout_or_exit(prog):
+    """layout() of $SERIES for a tool; an unknown SERIES ends it (1 line)."""
+    try:
+        return layout()
+    except SeriesError as exc:
+        sys.exit('%s: error: %s' % (prog, exc))
+
+
 class Series:
 
     def __init__(self, root=ROOT, name=None):
@@ -598,9 +606,9 @@ def identity_check(base, other, package):
 
 
 def check_all(names, root=ROOT, lint=True):
-    """check each series of names, then the identity check of each of them
-    that is not the default one against the default one.
+    """check each series of names, then compare it with the default one.
 
+    The identity check runs for each of names but the default series.
     With lint False, only the identity check (the trees still apply).
     Prints each problem; raises SeriesError at the end if there were any.
     """
