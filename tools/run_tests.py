@@ -265,7 +265,7 @@ def stage_bisect():
         need(*run(['git', 'clone', '-q', TREE, dest]), 'git clone')
         need(*run(['git', 'checkout', '-q', sha], cwd=dest), 'checkout')
         rc, out = run([os.path.join(BIN, 'flake8')], cwd=dest)
-        trimmed = pep8_only(changed_files(dest, sha))
+        trimmed = pep8_only(changed_files(TREE, sha))
         if rc == 0 and trimmed:
             passed += 1
             print('  ok after: %s (pep8 only: touches no unit-tested file)'
