@@ -280,9 +280,12 @@ class Series:
             f.write(self._series_header())
             f.write(''.join(line + '\n' for line in lines))
         self._write_stamp()
-        say('exported %d patches to %s (%d shared with %s)'
-            % (len(new), self.rel(self.patches), len(new) - len(own),
-               self.rel(self.layout.default_patches)))
+        shared = ''
+        if self.name:
+            shared = ' (%d of them listed from %s/)' % (
+                len(new) - len(own), self.rel(self.layout.default_patches))
+        say('exported %d patches to %s%s'
+            % (len(new), self.rel(self.patches), shared))
 
     def _shared_entry(self, name, data):
         """The series line of a patch the default series has, or None."""
@@ -308,8 +311,9 @@ class Series:
             return []
         problems = ['uncommitted change: ' + line for line in self._dirty()]
         if self._read_stamp() != self._digest():
-            problems.append('patches/ changed since the tree was made '
-                            '(run "make tree" to rebuild it from patches/)')
+            problems.append('%s/ changed since the tree was made (run '
+                            '"make tree" to rebuild it from them)'
+                            % self.rel(self.patches))
             return problems
         with tempfile.TemporaryDirectory() as tmp:
             new = self._format_patches(tmp)
