@@ -94,8 +94,7 @@ class Layout:
                             else None)
         # where a shared patch lives: the default series' patches/
         self.default_patches = os.path.join(self.root, 'patches')
-        self.build = os.path.join(self.root, 'build', name)
-        self.build = self.build.rstrip(os.sep)
+        self.build = os.path.join(self.root, 'build', name).rstrip(os.sep)
         self.dist = os.path.join(self.root, 'dist', name).rstrip(os.sep)
         self.venv = os.path.join(self.build, 'venv')
         self.download = os.path.join(self.build, 'download')
