@@ -392,9 +392,10 @@ def e2e_ratio(results):
 
 
 def report_rpc(results):
-    print('2. RPC call, median of %d rounds of %.0f s of calls, the four '
+    print('2. RPC call, median of %d rounds of %.0f s of calls, the %d '
           'variants at once (CPU per call of each process)' % (
-              len(next(iter(results['rpc_samples'].values()))), RPC_BLOCK))
+              len(next(iter(results['rpc_samples'].values()))), RPC_BLOCK,
+              len({row['variant'] for row in results['rpc']})))
     print('   %-10s %-19s %8s %7s %7s %13s %13s' % (
         'executor', 'variant', 'calls/s', 'p50 ms', 'p99 ms',
         'client us/call', 'server us/call'))
