@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""``make bench``: heartbeat_in_pthread designs against pristine 18.3.1.
+"""``make bench``: heartbeat_in_pthread designs against pristine upstream.
 
 Variants, side by side in one run:
 
-1. pristine 18.3.1 (the sdist from the package index);
+1. pristine upstream, the pinned version of the series (SERIES, see
+   series.layout; 18.3.1 for the default series) from the package index;
 2. the fork (its current wheel), option off;
 3. the per-connection design, option on: one native thread per
    connection, the wheel built from the series committed at
-   PER_CONNECTION_REV;
+   PER_CONNECTION_REV (the default series only: a series other than
+   the default one, the backport, skips it);
 4. the fork, option on: one shared native thread per process.
 
 Measured (workloads.py runs in each variant's virtualenv):
@@ -79,7 +81,6 @@ import time
 import urllib.parse
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-CONSTRAINTS = os.path.join(ROOT, 'constraints.txt')
 WORKLOADS = os.path.join(ROOT, 'bench', 'workloads.py')
 sys.path.insert(0, os.path.join(ROOT, 'bench'))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
@@ -87,6 +88,10 @@ import amqp_proxy  # noqa: E402
 import benchstats  # noqa: E402
 import overhead  # noqa: E402
 import series  # noqa: E402
+
+LAYOUT = series.layout_or_exit('bench')  # $SERIES
+CONSTRAINTS = LAYOUT.constraints
+VERSION = LAYOUT.pin['version']  # of pristine upstream
 
 # The last series with one native heartbeat thread per connection.
 PER_CONNECTION_REV = 'bc9e521d95168c39da0a51adb45c571af097fd84'
@@ -104,13 +109,18 @@ SECTIONS = ('connections', 'rpc', 'wire')
 PYPERF = 'pyperf'
 
 # (label, virtualenv, heartbeat_in_pthread)
-PRISTINE = ('pristine 18.3.1', 'bench-pristine', '-')
+PRISTINE = ('pristine %s' % VERSION, 'bench-pristine', '-')
 OFF = ('fork, option off', 'bench-fork', 'off')
 PER_CONN = ('per-connection, on', 'bench-perconn', 'on')
 SHARED = ('shared thread, on', 'bench-fork', 'on')
 VARIANTS = [PRISTINE, OFF, PER_CONN, SHARED]
 # RPC ratios: (numerator, denominator)
 COMPARISONS = [(OFF, PRISTINE), (PER_CONN, OFF), (SHARED, OFF)]
+# The landed per-connection design was built on the default series; a
+# backport is measured without it.
+if LAYOUT.name:
+    VARIANTS.remove(PER_CONN)
+    COMPARISONS.remove((PER_CONN, OFF))
 
 
 class Workload:
@@ -207,8 +217,9 @@ def connections(build, count):
     url = os.environ['BENCH_URL']
     proxied = count <= PROXY_MAX
     method = 'proxy' if proxied else 'wire'
-    print('bench: %d connection(s) x 4 variants: %d s idle, %d s stall '
-          '(gaps from the %s)' % (count, IDLE, stall, method), flush=True)
+    print('bench: %d connection(s) x %d variants: %d s idle, %d s stall '
+          '(gaps from the %s)' % (count, len(VARIANTS), IDLE, stall, method),
+          flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         go = os.path.join(tmp, 'go')
         clocks = [amqp_proxy.AmqpProxy(broker_port()) if proxied else None
@@ -381,9 +392,10 @@ def e2e_ratio(results):
 
 
 def report_rpc(results):
-    print('2. RPC call, median of %d rounds of %.0f s of calls, the four '
+    print('2. RPC call, median of %d rounds of %.0f s of calls, the %d '
           'variants at once (CPU per call of each process)' % (
-              len(next(iter(results['rpc_samples'].values()))), RPC_BLOCK))
+              len(next(iter(results['rpc_samples'].values()))), RPC_BLOCK,
+              len({row['variant'] for row in results['rpc']})))
     print('   %-10s %-19s %8s %7s %7s %13s %13s' % (
         'executor', 'variant', 'calls/s', 'p50 ms', 'p99 ms',
         'client us/call', 'server us/call'))
@@ -433,8 +445,8 @@ def measure(args):
     report(results)
 
 
-def wheel_at(rev, build):
-    """The wheel of the series committed at rev (cached by commit)."""
+def wheel_at(rev, build, name=series.DEFAULT_SERIES):
+    """The wheel of the series name committed at rev (cached by commit)."""
     sha = subprocess.run(['git', '-C', ROOT, 'rev-parse', rev + '^{commit}'],
                          check=True, stdout=subprocess.PIPE,
                          text=True).stdout.strip()
@@ -443,14 +455,16 @@ def wheel_at(rev, build):
         return os.path.join(cache, os.listdir(cache)[0])
 
     with tempfile.TemporaryDirectory(dir=build) as tmp:
-        archive = subprocess.run(['git', '-C', ROOT, 'archive', sha,
-                                  'upstream.pin', 'patches'], check=True,
-                                 stdout=subprocess.PIPE).stdout
+        # the default series' files, which a backport's series file may
+        # name, and the backport's folder
+        paths = ['upstream.pin', 'patches'] + ([name] if name else [])
+        archive = subprocess.run(['git', '-C', ROOT, 'archive', sha] + paths,
+                                 check=True, stdout=subprocess.PIPE).stdout
         subprocess.run(['tar', '-x', '-C', tmp], input=archive, check=True)
-        committed = series.Series(tmp)
-        download = os.path.join(ROOT, 'build', 'download')
+        committed = series.Series(tmp, name)
+        download = series.layout(name, ROOT).download
         if os.path.isdir(download):  # the verified sdist, if fetched
-            shutil.copytree(download, os.path.join(tmp, 'build', 'download'))
+            shutil.copytree(download, committed.layout.download)
         print('bench: building the wheel of the series at %s' % sha[:12],
               flush=True)
         wheel = committed.wheel()
@@ -481,7 +495,7 @@ def main():
     parser.add_argument('--counts', default=','.join(map(str, COUNTS)),
                         type=lambda s: [int(n) for n in s.split(',') if n])
     parser.add_argument('--rounds', type=int, default=RPC_ROUNDS)
-    parser.add_argument('--build-dir', default=os.path.join(ROOT, 'build'))
+    parser.add_argument('--build-dir', default=LAYOUT.build)
     parser.add_argument('--sections', default=','.join(SECTIONS),
                         help='what to measure, of %s' % ','.join(SECTIONS),
                         type=lambda s: [n for n in s.split(',') if n])
@@ -504,18 +518,26 @@ def main():
     started = time.monotonic()
     os.makedirs(args.build_dir, exist_ok=True)
     try:
-        per_conn = wheel_at(args.per_connection_rev, args.build_dir)
-        fork = (wheel_at(args.fork_rev, args.build_dir) if args.fork_rev
-                else series.Series(ROOT).wheel())
+        per_conn = (wheel_at(args.per_connection_rev, args.build_dir)
+                    if PER_CONN in VARIANTS else None)
+        fork = (wheel_at(args.fork_rev, args.build_dir, LAYOUT.name)
+                if args.fork_rev else series.Series(ROOT).wheel())
     except series.SeriesError as exc:
         sys.exit('bench: %s' % exc)
-    print('bench: virtualenvs: fork %s, per-connection %s, pristine 18.3.1'
-          % (os.path.basename(fork), os.path.basename(per_conn)), flush=True)
+    if per_conn:
+        print('bench: virtualenvs: fork %s, per-connection %s, pristine %s'
+              % (os.path.basename(fork), os.path.basename(per_conn),
+                 VERSION), flush=True)
+    else:
+        print('bench: virtualenvs: fork %s, pristine %s; no per-connection '
+              'design (landed on the default series only)'
+              % (os.path.basename(fork), VERSION), flush=True)
     venvs = [(args.build_dir, 'bench-fork', fork, 'pifpaf', PYPERF)]
     if set(args.sections) & {'connections', 'rpc'}:
-        venvs += [(args.build_dir, 'bench-perconn', per_conn),
-                  (args.build_dir, 'bench-pristine',
-                   'oslo.messaging==18.3.1')]
+        venvs.append((args.build_dir, 'bench-pristine',
+                      'oslo.messaging==%s' % VERSION))
+        if per_conn:
+            venvs.append((args.build_dir, 'bench-perconn', per_conn))
     in_parallel = [threading.Thread(target=make_venv, args=a)
                    for a in venvs]
     for thread in in_parallel:

@@ -31,13 +31,15 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import run_tests  # noqa: E402  (free ports, node names, broker errors)
+import series  # noqa: E402
 
-BUILD = os.path.join(ROOT, 'build')
+LAYOUT = series.layout_or_exit('demo')  # $SERIES: build/ or build/NAME/
+BUILD = LAYOUT.build
 VENV = os.path.join(BUILD, 'demo-venv')
 PY = os.path.join(VENV, 'bin', 'python')
 VENV_KEY = os.path.join(VENV, 'demo-key.txt')
 LOG = os.path.join(BUILD, 'demo.log')
-CONSTRAINTS = os.path.join(ROOT, 'constraints.txt')
+CONSTRAINTS = LAYOUT.constraints
 THRESHOLD = 2
 STALL = 5 * THRESHOLD
 RECONNECTS = ('reconnects: how many times the service re-established a '

@@ -33,12 +33,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import series  # noqa: E402
 
-BUILD = os.path.join(ROOT, 'build')
+LAYOUT = series.layout_or_exit('docs')  # $SERIES: build/ or build/NAME/
+BUILD = LAYOUT.build
 VENV = os.path.join(BUILD, 'docs-venv')
 PY = os.path.join(VENV, 'bin', 'python')
 VENV_KEY = os.path.join(VENV, 'docs-key.txt')
 OUT = os.path.join(BUILD, 'docs')
-CONSTRAINTS = os.path.join(ROOT, 'constraints.txt')
+CONSTRAINTS = LAYOUT.constraints
 REQUIREMENTS = ('doc/requirements.txt', 'requirements.txt')
 NOTES_INDEX = '''==============================
  oslo.messaging Release Notes
@@ -146,7 +147,7 @@ def sphinx(src, args, out, what):
 
 
 def build(tree=None):
-    tree = tree or os.path.join(BUILD, 'oslo.messaging')
+    tree = tree or LAYOUT.tree
     ser = series.Series(ROOT)
     if not os.path.isdir(os.path.join(tree, '.git')):
         raise DocsFailed('no tree at %s: run "make tree"'

@@ -43,12 +43,16 @@ import sys
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-BUILD = os.path.join(ROOT, 'build')
-TREE = os.path.join(BUILD, 'oslo.messaging')
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import series  # noqa: E402
+
+LAYOUT = series.layout_or_exit('mutate')  # $SERIES: build/ or build/NAME/
+BUILD = LAYOUT.build
+TREE = LAYOUT.tree
 WORK = os.path.join(BUILD, 'mutate')
-TEST_VENV = os.path.join(BUILD, 'venv')
+TEST_VENV = LAYOUT.venv
 CR_VENV = os.path.join(BUILD, 'mutate-venv')
-CONSTRAINTS = os.path.join(ROOT, 'constraints.txt')
+CONSTRAINTS = LAYOUT.constraints
 EQUIVALENTS = os.path.join(ROOT, 'tools', 'mutation-equivalents.txt')
 
 DRIVERS = 'oslo_messaging/_drivers/'

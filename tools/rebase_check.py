@@ -37,7 +37,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import series  # noqa: E402
 
-CHECK_PYTHON = os.path.join(ROOT, 'build', 'venv', 'bin', 'python')
+LAYOUT = series.layout_or_exit('rebase-check')  # $SERIES
+CHECK_PYTHON = os.path.join(LAYOUT.venv, 'bin', 'python')
 CHECK = '''
 import compileall, sys
 if not compileall.compile_dir('oslo_messaging', quiet=1):

@@ -12,14 +12,21 @@ and back:
   export   write ``upstream..HEAD`` of the tree back to patches/
   status   exit 0 only if everything in the tree is exported
   check    apply the series on the pristine sdist and lint every commit
-           message (Gerrit style)
+           message (Gerrit style); then the identity check (compare)
+           (--only: the selected series alone, no identity check)
+  compare  the identity check: the files both series add are the same
   wheel    build dist/<name>-<version>+<local label>-py3-none-any.whl
            (--plain: dist/<name>-<version>-py3-none-any.whl)
+
+The environment variable SERIES selects the series (see Layout): unset
+or empty, the default one at the top of the repository; NAME, the one in
+the folder NAME.  check and compare without SERIES cover every series.
 
 Errors are reported as one line on stderr and exit status 1.
 """
 
 import argparse
+import difflib
 import hashlib
 import os
 import re
@@ -57,16 +64,86 @@ class SeriesError(Exception):
     """A failure worth one clear line to the user."""
 
 
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+DEFAULT_SERIES = ''  # SERIES unset or empty: upstream.pin, patches/
+
+
+class Layout:
+    """Where one series keeps its files; the only place that knows.
+
+    The default series (name ``''``) lives at the top of the repository
+    (``upstream.pin``, ``patches/``, ``constraints.txt``; ``build/``,
+    ``dist/``); a series NAME in the folder NAME (``NAME/upstream.pin``,
+    ``NAME/patches/``, ``NAME/constraints.txt``,
+    ``NAME/differences.txt``), built in ``build/NAME/`` and
+    ``dist/NAME/``.
+    """
+
+    def __init__(self, root, name):
+        self.root = os.path.abspath(root)
+        self.name = name
+        # "stable-2026.1 unit"; nothing for the default series
+        self.label = name + ' ' if name else ''
+        top = os.path.join(self.root, name) if name else self.root
+        self.pin_file = os.path.join(top, 'upstream.pin')
+        self.patches = os.path.join(top, 'patches')
+        self.series_file = os.path.join(self.patches, 'series')
+        self.constraints = os.path.join(top, 'constraints.txt')
+        # paths the series is allowed to differ from the default series in
+        self.differences = (os.path.join(top, 'differences.txt') if name
+                            else None)
+        # where a shared patch lives: the default series' patches/
+        self.default_patches = os.path.join(self.root, 'patches')
+        self.build = os.path.join(self.root, 'build', name).rstrip(os.sep)
+        self.dist = os.path.join(self.root, 'dist', name).rstrip(os.sep)
+        self.venv = os.path.join(self.build, 'venv')
+        self.download = os.path.join(self.build, 'download')
+        self.pin = read_pin(self.pin_file)
+        self.tree = os.path.join(self.build, self.pin['name'])
+
+
+def known_series(root=ROOT):
+    """'' (the default series) and every top-level folder with a pin."""
+    names = [DEFAULT_SERIES]
+    for name in sorted(os.listdir(root)):
+        if os.path.isfile(os.path.join(root, name, 'upstream.pin')):
+            names.append(name)
+    return names
+
+
+def layout(name=None, root=ROOT):
+    """The Layout of series name (None: $SERIES; unset or '': default)."""
+    if name is None:
+        name = os.environ.get('SERIES', DEFAULT_SERIES)
+    known = known_series(root)
+    if name not in known:
+        raise SeriesError(
+            'SERIES=%s is not a known series; known series: %s'
+            % (name, ', '.join(n or 'the default one (SERIES unset or empty)'
+                               for n in known)))
+    return Layout(root, name)
+
+
+def layout_or_exit(prog):
+    """layout() of $SERIES for a tool; an unknown SERIES ends it (1 line)."""
+    try:
+        return layout()
+    except SeriesError as exc:
+        sys.exit('%s: error: %s' % (prog, exc))
+
+
 class Series:
 
-    def __init__(self, root):
-        self.root = os.path.abspath(root)
-        self.patches = os.path.join(self.root, 'patches')
-        self.series_file = os.path.join(self.patches, 'series')
-        self.build = os.path.join(self.root, 'build')
-        self.dist = os.path.join(self.root, 'dist')
-        self.pin = read_pin(os.path.join(self.root, 'upstream.pin'))
-        self.tree = os.path.join(self.build, self.pin['name'])
+    def __init__(self, root=ROOT, name=None):
+        self.layout = layout(name, root)
+        self.name = self.layout.name
+        self.root = self.layout.root
+        self.patches = self.layout.patches
+        self.series_file = self.layout.series_file
+        self.build = self.layout.build
+        self.dist = self.layout.dist
+        self.pin = self.layout.pin
+        self.tree = self.layout.tree
         self.stamp = os.path.join(self.tree, '.git', 'series-stamp')
 
     # -- the pinned sdist -------------------------------------------------
@@ -74,7 +151,7 @@ class Series:
     def fetch(self):
         """Return the path of the verified sdist, downloading it if needed."""
         pin = self.pin
-        cache = os.path.join(self.build, 'download')
+        cache = self.layout.download
         for fname in sorted(os.listdir(cache)) if os.path.isdir(cache) else []:
             path = os.path.join(cache, fname)
             if sha256(path) == pin['sha256']:
@@ -165,6 +242,14 @@ class Series:
         return result
 
     def export(self):
+        """Write upstream..HEAD of the tree to the series' patches/.
+
+        In a series other than the default one, a patch that the default
+        series has byte for byte (patches/<same name>) is listed by its
+        relative path (../../patches/<name>) and not copied.  Own patch
+        files that the series no longer lists are removed; the default
+        series' files are never touched from another series.
+        """
         self._need_tree()
         dirty = self._dirty()
         if dirty:
@@ -174,18 +259,50 @@ class Series:
             new = self._format_patches(tmp)
         old = self.read_series() if os.path.exists(self.series_file) else []
         os.makedirs(self.patches, exist_ok=True)
-        for name in set(old) - set(new):
-            path = os.path.join(self.patches, name)
-            if os.path.exists(path):
-                os.unlink(path)
+        lines = []
+        own = set()
         for name, data in new.items():
+            shared = self._shared_entry(name, data)
+            if shared:
+                lines.append(shared)
+                continue
+            own.add(name)
+            lines.append(name)
             with open(os.path.join(self.patches, name), 'wb') as f:
                 f.write(data)
+        for entry in old:
+            if self._is_own(entry) and os.path.basename(entry) not in own:
+                path = os.path.join(self.patches, entry)
+                if os.path.exists(path):
+                    os.unlink(path)
         with open(self.series_file, 'w') as f:
             f.write(self._series_header())
-            f.write(''.join(name + '\n' for name in new))
+            f.write(''.join(line + '\n' for line in lines))
         self._write_stamp()
-        say('exported %d patches to %s' % (len(new), self.rel(self.patches)))
+        shared = ''
+        if self.name:
+            shared = ' (%d of them listed from %s/)' % (
+                len(new) - len(own), self.rel(self.layout.default_patches))
+        say('exported %d patches to %s%s'
+            % (len(new), self.rel(self.patches), shared))
+
+    def _shared_entry(self, name, data):
+        """The series line of a patch the default series has, or None."""
+        if not self.name:
+            return None
+        path = os.path.join(self.layout.default_patches, name)
+        try:
+            with open(path, 'rb') as f:
+                if f.read() != data:
+                    return None
+        except FileNotFoundError:
+            return None
+        return os.path.relpath(path, self.patches)
+
+    def _is_own(self, entry):
+        """Whether a series line names a file in this series' patches/."""
+        path = os.path.realpath(os.path.join(self.patches, entry))
+        return os.path.dirname(path) == os.path.realpath(self.patches)
 
     def problems(self):
         """What in the tree is not in patches/, as a list of lines."""
@@ -193,21 +310,23 @@ class Series:
             return []
         problems = ['uncommitted change: ' + line for line in self._dirty()]
         if self._read_stamp() != self._digest():
-            problems.append('patches/ changed since the tree was made '
-                            '(run "make tree" to rebuild it from patches/)')
+            problems.append('%s/ changed since the tree was made (run '
+                            '"make tree" to rebuild it from them)'
+                            % self.rel(self.patches))
             return problems
         with tempfile.TemporaryDirectory() as tmp:
             new = self._format_patches(tmp)
         old = {}
-        for name in self.read_series():
-            with open(os.path.join(self.patches, name), 'rb') as f:
-                old[name] = f.read()
+        for entry in self.read_series():
+            with open(os.path.join(self.patches, entry), 'rb') as f:
+                old[os.path.basename(entry)] = f.read()
         for name in new:
             if old.get(name) != new[name]:
                 problems.append('commit not exported: %s' % name)
         for name in old:
             if name not in new:
-                problems.append('in patches/ but not in the tree: %s' % name)
+                problems.append('in %s but not in the tree: %s'
+                                % (self.rel(self.series_file), name))
         return problems
 
     def _dirty(self):
@@ -246,15 +365,20 @@ class Series:
 
     # -- check -------------------------------------------------------------
 
-    def check(self):
+    def check(self, keep=None):
+        """Apply the series on the pristine sdist and lint it.
+
+        With keep (a path), the applied tree is left there.
+        """
         names = self.read_series()
         errors = []
-        listed = set(names)
+        listed = {os.path.basename(n) for n in names if self._is_own(n)}
         for fname in sorted(os.listdir(self.patches)):
             if fname.endswith('.patch') and fname not in listed:
-                errors.append('%s is not listed in patches/series' % fname)
+                errors.append('%s is not listed in %s'
+                              % (fname, self.rel(self.series_file)))
         with tempfile.TemporaryDirectory(dir=self._build_dir()) as tmp:
-            dest = os.path.join(tmp, 'tree')
+            dest = keep or os.path.join(tmp, 'tree')
             self._fresh_tree(dest)
             shas = git(dest, 'rev-list', '--reverse',
                        'upstream..HEAD').stdout.split()
@@ -272,8 +396,9 @@ class Series:
             print('check: ' + e, file=sys.stderr)
         if errors:
             raise SeriesError('%d problem(s) in the series' % len(errors))
-        say('series OK: %d patches apply on %s %s, commit messages clean'
-            % (len(names), self.pin['name'], self.pin['version']))
+        say('series %sOK: %d patches apply on %s %s, commit messages clean'
+            % (self.layout.label, len(names), self.pin['name'],
+               self.pin['version']))
 
     def _build_dir(self):
         os.makedirs(self.build, exist_ok=True)
@@ -380,14 +505,152 @@ class Series:
             line = line.split('#', 1)[0].strip()
             if not line:
                 continue
+            # a path relative to the series file's folder (quilt)
             if not os.path.isfile(os.path.join(self.patches, line)):
-                raise SeriesError('patches/series lists %s, which does not '
-                                  'exist' % line)
+                raise SeriesError('%s lists %s, which does not exist'
+                                  % (self.rel(self.series_file), line))
             names.append(line)
         return names
 
     def rel(self, path):
         return os.path.relpath(path, os.getcwd())
+
+
+# -- the identity check: what both series add must be the same -------------
+
+DIFF_LINES = 40
+
+
+def read_differences(path):
+    """{path: reason} of a differences.txt ("path  # reason" a line)."""
+    listed = {}
+    if not path or not os.path.exists(path):
+        return listed
+    with open(path) as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip() or line.lstrip().startswith('#'):
+                continue
+            entry, _, reason = line.partition('#')
+            if not reason.strip():
+                raise SeriesError('%s line %d: %s has no reason (write '
+                                  '"path  # reason")'
+                                  % (path, number, entry.strip()))
+            listed[entry.strip()] = reason.strip()
+    return listed
+
+
+def added_files(tree, package):
+    """(files under package/ the series added, the pristine sdist's)."""
+    def files(ref):
+        return set(git(tree, 'ls-tree', '-r', '--name-only', ref, '--',
+                       package + '/').stdout.splitlines())
+    pristine = files('upstream')
+    return files('HEAD') - pristine, pristine
+
+
+def file_at_head(tree, path):
+    return git(tree, 'show', 'HEAD:' + path, text=False).stdout
+
+
+def short_diff(old, new, old_label, new_label, lines=DIFF_LINES):
+    """The first lines of a unified diff of two byte strings."""
+    diff = list(difflib.unified_diff(
+        old.decode(errors='replace').splitlines(),
+        new.decode(errors='replace').splitlines(),
+        old_label, new_label, lineterm=''))
+    if len(diff) > lines:
+        diff = diff[:lines] + ['[... %d more lines]' % (len(diff) - lines)]
+    return diff
+
+
+def identity_check(base, other, package):
+    """Files both series add must be byte-identical in their final trees.
+
+    base and other are (Series, tree) pairs: the default series and
+    another one.  A file added by both (under package/, in neither
+    pristine sdist) that differs fails the check with a short diff,
+    unless other's differences.txt lists it with a reason; a listed path
+    that is identical (or not added by both) is stale and fails too.
+    Returns (summary line, problems as lines).
+    """
+    (base_series, base_tree), (series, tree) = base, other
+    base_added, base_pristine = added_files(base_tree, package)
+    added, pristine = added_files(tree, package)
+    both = sorted((base_added & added) - base_pristine - pristine)
+    diff_file = series.layout.differences
+    listed = read_differences(diff_file)
+    where = series.rel(diff_file)
+    problems = []
+    identical = differ_listed = 0
+    for path in both:
+        old, new = file_at_head(base_tree, path), file_at_head(tree, path)
+        if old == new:
+            identical += 1
+            if path in listed:
+                problems.append('stale entry in %s: %s is identical in both '
+                                'series' % (where, path))
+        elif path in listed:
+            differ_listed += 1
+        else:
+            problems.append('%s differs between the default series and %s '
+                            '(list it in %s with a reason if it must):'
+                            % (path, series.name, where))
+            problems += ['  ' + line for line in short_diff(
+                old, new, 'default %s/%s' % (base_series.pin['version'], path),
+                '%s %s/%s' % (series.name, series.pin['version'], path))]
+    for path in sorted(set(listed) - set(both)):
+        problems.append('stale entry in %s: %s is not a file both series '
+                        'add' % (where, path))
+    summary = ('identical: %d files added by both series (default, %s); '
+               '%d differ%s as listed' % (identical, series.name,
+                                          differ_listed,
+                                          's' if differ_listed == 1 else ''))
+    return summary, problems
+
+
+def check_all(names, root=ROOT, lint=True):
+    """check each series of names, then compare it with the default one.
+
+    The identity check runs for each of names but the default series.
+    With lint False, only the identity check (the trees still apply).
+    Prints each problem; raises SeriesError at the end if there were any.
+    """
+    default = Series(root, DEFAULT_SERIES)
+    failures = []
+    with tempfile.TemporaryDirectory(dir=default._build_dir()) as tmp:
+        trees = {}
+        for name in [DEFAULT_SERIES] + [n for n in names if n]:
+            ser = default if not name else Series(root, name)
+            dest = os.path.join(tmp, name or 'default')
+            try:
+                if lint and name in names:
+                    ser.check(keep=dest)
+                else:
+                    ser._fresh_tree(dest)
+            except SeriesError as exc:
+                print('series: error: %s%s' % (ser.layout.label, exc),
+                      file=sys.stderr)
+                failures.append(name or 'default')
+                continue
+            trees[name] = (ser, dest)
+        others = [n for n in names if n]
+        if not others:
+            say('identity check: no series besides the default one')
+        for name in others:
+            if name not in trees or DEFAULT_SERIES not in trees:
+                failures.append('identity check of %s (a tree did not '
+                                'apply)' % name)
+                continue
+            package = default.pin['name'].replace('.', '_')
+            summary, problems = identity_check(trees[DEFAULT_SERIES],
+                                               trees[name], package)
+            for line in problems:
+                print('compare: ' + line, file=sys.stderr)
+            say(summary)
+            if problems:
+                failures.append('identity check of %s' % name)
+    if failures:
+        raise SeriesError('failed: %s' % ', '.join(failures))
 
 
 def wheel_version(version, count, tree_id, plain=False):
@@ -517,11 +780,20 @@ def main(argv=None):
     parser.add_argument('--reuse', action='store_true',
                         help='wheel: keep the wheel in dist/ if it was '
                         'built from the same tree and version')
+    parser.add_argument('--only', action='store_true',
+                        help='check: only the series $SERIES selects, '
+                        'without the identity check')
     parser.add_argument('command', choices=['fetch', 'tree', 'export',
-                                            'status', 'check', 'wheel'])
+                                            'status', 'check', 'compare',
+                                            'wheel'])
     args = parser.parse_args(argv)
     try:
         series = Series(args.root)
+        # check and compare without SERIES: every series; with it, that one
+        if os.environ.get('SERIES'):
+            every = [series.name]
+        else:
+            every = known_series(series.root)
         if args.command == 'fetch':
             say('verified %s' % series.rel(series.fetch()))
         elif args.command == 'tree':
@@ -535,8 +807,12 @@ def main(argv=None):
             if problems:
                 return 1
             say('everything in %s is exported' % series.rel(series.tree))
-        elif args.command == 'check':
+        elif args.command == 'check' and args.only:
             series.check()
+        elif args.command == 'check':
+            check_all(every, series.root)
+        elif args.command == 'compare':
+            check_all(every, series.root, lint=False)
         elif args.command == 'wheel':
             series.wheel(plain=args.plain, reuse=args.reuse)
     except SeriesError as exc:

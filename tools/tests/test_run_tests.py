@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -417,3 +418,179 @@ def test_unit_and_functional_runs_get_a_test_timeout(monkeypatch):
         run_tests.UNIT_TEST_TIMEOUT)
     assert run_tests.functional_env()['OS_TEST_TIMEOUT'] == str(
         run_tests.FUNCTIONAL_TEST_TIMEOUT)
+
+
+# -- bisect: the trim --------------------------------------------------------
+
+@pytest.mark.parametrize('paths, trimmed', [
+    (['oslo_messaging/tests/functional/test_heartbeat_fork.py'], True),
+    (['doc/source/admin/rabbit.rst', 'releasenotes/notes/x.yaml',
+      'tox.ini', '.zuul.yaml', 'bindep.txt'], True),
+    (['oslo_messaging/tests/functional/utils.py',
+      'oslo_messaging/_drivers/impl_rabbit.py'], False),
+    (['oslo_messaging/tests/drivers/test_impl_rabbit.py'], False),
+    (['oslo_messaging/tests/functional_helpers.py'], False),
+    (['setup.cfg'], False),
+    (['requirements.txt'], False),
+    (['doc'], False),
+    ([], False),
+])
+def test_pep8_only_rule(paths, trimmed):
+    assert run_tests.pep8_only(paths) is trimmed
+
+
+def git_tree(path, *commits):
+    """A git tree at path: tag upstream, a commit per (file, subject)."""
+    env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull,
+               GIT_CONFIG_NOSYSTEM='1', GIT_AUTHOR_NAME='Dev',
+               GIT_AUTHOR_EMAIL='dev@example.org', GIT_COMMITTER_NAME='Dev',
+               GIT_COMMITTER_EMAIL='dev@example.org')
+
+    def git(*args):
+        subprocess.run(['git'] + list(args), cwd=path, check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+    os.makedirs(path)
+    git('init', '-q')
+    git('commit', '-q', '--allow-empty', '-m', 'upstream')
+    git('tag', 'upstream')
+    for fname, subject in commits:
+        full = os.path.join(path, fname)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, 'w') as f:
+            f.write(subject + '\n')
+        git('add', fname)
+        git('commit', '-q', '-m', subject)
+
+
+def test_bisect_gives_pep8_only_to_a_patch_of_functional_tests(
+        tmp_path, monkeypatch, capsys):
+    tree = str(tmp_path / 'tree')
+    git_tree(tree,
+             ('oslo_messaging/tests/functional/test_x.py', 'Test it'),
+             ('oslo_messaging/_drivers/impl_rabbit.py', 'Fix it'),
+             ('doc/last.rst', 'The last patch, not bisected'))
+    monkeypatch.setattr(run_tests, 'BUILD', str(tmp_path))
+    monkeypatch.setattr(run_tests, 'TREE', tree)
+    # clone, checkout, flake8 each; stestr for the second patch only
+    fake = FakeRun(*[PIP_OK] * 3 + [PIP_OK] * 3 + [(0, STESTR_TOTALS)])
+    monkeypatch.setattr(run_tests, 'run', fake)
+    monkeypatch.setattr(run_tests, 'isolated_network', lambda: [])
+    assert run_tests.stage_bisect() == (2, 0, 0)
+    commands = [cmd for cmd, _ in fake.calls]
+    assert [c[0] for c in commands if c[0] == 'stestr'] == ['stestr']
+    assert commands.index(next(c for c in commands if c[0] == 'stestr')) \
+        == 6
+    out = capsys.readouterr().out
+    assert ('ok after: Test it (pep8 only: touches no unit-tested file)'
+            in out)
+    assert 'ok after: Fix it (2 unit tests passed)' in out
+    assert 'The last patch' not in out
+
+
+# -- series: the backport's stages --------------------------------------------
+
+@pytest.fixture
+def backport(tmp_path, monkeypatch):
+    """run_tests pointed at a repository with the series "stable" too."""
+    root = tmp_path / 'repo'
+    for top in (root, root / 'stable'):
+        top.mkdir(parents=True)
+        (top / 'upstream.pin').write_text(
+            'name = oslo.messaging\nversion = 1\nsha256 = 0\n')
+    monkeypatch.setattr(run_tests, 'ROOT', str(root))
+    for name in ('SERIES', 'LABEL', 'BUILD', 'TREE', 'VENV', 'BIN',
+                 'CONSTRAINTS'):
+        monkeypatch.setattr(run_tests, name, getattr(run_tests, name))
+    monkeypatch.delenv('SERIES', raising=False)
+    return root
+
+
+def test_a_run_covers_every_series_tooling_once(backport):
+    pairs = run_tests.plan([], None, ['', 'stable'])
+    stages = ['venv', 'check', 'tree', 'wheel', 'pep8', 'unit', 'bisect',
+              'functional']
+    assert pairs == [('', s) for s in stages + ['tooling']] + [
+        ('stable', s) for s in stages]
+    assert run_tests.plan([], 'stable', ['', 'stable']) == [
+        ('stable', s) for s in stages]
+    assert run_tests.plan(['pep8'], None, ['', 'stable']) == [
+        ('', 'venv'), ('', 'check'), ('', 'tree'), ('', 'pep8')]
+    assert run_tests.plan(['pep8'], 'stable', ['', 'stable']) == [
+        ('stable', 'venv'), ('stable', 'check'), ('stable', 'tree'),
+        ('stable', 'pep8')]
+
+
+def test_main_names_the_backports_stages_one_summary(
+        backport, fake_stages, monkeypatch, capsys):
+    ran, fake = fake_stages
+    seen = []
+    monkeypatch.setattr(run_tests, 'ensure_system_packages',
+                        lambda stage: seen.append((run_tests.LABEL, stage,
+                                                   run_tests.BUILD)))
+    failing = dict((name, func) for name, func, _ in run_tests.STAGES)
+
+    def unit_fails_in_stable():
+        ran.append('unit')
+        return (0, 1, 0) if run_tests.SERIES else (1, 0, 0)
+    monkeypatch.setattr(run_tests, 'STAGES', [
+        (name, unit_fails_in_stable if name == 'unit' else failing[name],
+         deps) for name, _, deps in run_tests.STAGES])
+    assert run_tests.main([]) == 1
+    out = capsys.readouterr().out
+    assert '==> stable unit\n' in out
+    assert '  stable unit ' in out and '  unit ' in out
+    assert out.count('==> tooling') == 1
+    assert out.strip().splitlines()[-1] == '16 passed, 1 failed'
+    builds = {label: build for label, _, build in seen}
+    assert builds == {'': str(backport / 'build'),
+                      'stable ': str(backport / 'build' / 'stable')}
+
+
+def test_unknown_series_option_is_one_line(backport, capsys):
+    assert run_tests.main(['--series', 'nope', 'unit']) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and 'SERIES=nope is not a known series' in out[0]
+
+
+def test_backport_stages_use_its_constraints_and_heartbeat_tests(
+        backport, monkeypatch):
+    run_tests.select('stable')
+    constraints = str(backport / 'stable' / 'constraints.txt')
+    assert run_tests.CONSTRAINTS == constraints
+    assert run_tests.VENV == str(backport / 'build' / 'stable' / 'venv')
+    fake = FakeRun(*[PIP_OK] * 4)
+    monkeypatch.setattr(run_tests, 'run', fake)
+    run_tests.stage_venv()
+    run_tests.stage_check()
+    pips = [cmd for cmd, _ in fake.calls if 'pip' in cmd]
+    assert len(pips) == 2
+    for cmd in pips:
+        assert cmd[cmd.index('-c') + 1] == constraints
+    # stable: the series and the identity check, not --only
+    assert fake.calls[-1][0][-1] == 'check'
+    assert run_tests.functional_env()['HEARTBEAT_CONSTRAINTS'] == \
+        constraints
+    fake = FakeRun(PIP_OK, (0, run_tests.BROKER_UP + ': x\n' + STESTR_TOTALS))
+    monkeypatch.setattr(run_tests, 'run', fake)
+    run_tests.stage_functional()
+    pip, stestr = fake.calls[0][0], fake.calls[1][0]
+    assert pip[pip.index('-c') + 1] == constraints
+    assert stestr[-1] == run_tests.BACKPORT_FUNCTIONAL
+    run_tests.select('')
+    fake = FakeRun(PIP_OK)
+    monkeypatch.setattr(run_tests, 'run', fake)
+    run_tests.stage_check()
+    assert fake.calls[0][0][-2:] == ['check', '--only']
+
+
+def test_backport_functional_filter_selects_heartbeat_scenarios():
+    pattern = run_tests.BACKPORT_FUNCTIONAL
+    module = 'oslo_messaging.tests.functional.'
+    chosen = ['test_heartbeat_in_pthread.T.test_a',
+              'test_heartbeat_stalls.T.test_b', 'test_heartbeat_fork.T.c',
+              'test_heartbeat_uwsgi.T.d', 'test_heartbeat_service.T.e',
+              'test_heartbeat_faults.T.f']
+    left = ['test_heartbeat_slow.T.g', 'test_heartbeat_mod_wsgi.T.h',
+            'test_functional.CallTestCase.test_i', 'test_rabbitmq.T.j']
+    assert [t for t in chosen + left if re.search(pattern, module + t)] \
+        == chosen
