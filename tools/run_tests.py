@@ -26,9 +26,11 @@ BACKPORT_FUNCTIONAL only), tooling once, and one summary over all.
 ``--series NAME`` or $SERIES: that series' stages only.  Given stage
 names run for the selected series (default: the default one).
 
-Bisect trim (pep8_only): a patch that changes only files the unit suite
-neither imports nor runs (functional tests, docs, release notes, tox.ini,
-.zuul.yaml, bindep.txt) gets flake8 alone in the bisect stage.
+Bisect trim (pep8_only, added_tests_only): a patch that changes only
+files the unit suite neither imports nor runs (functional tests, docs,
+release notes, tox.ini, .zuul.yaml, bindep.txt) gets flake8 alone in the
+bisect stage; a patch that only adds files gets flake8 and the unit test
+modules it adds.
 
 Each stage checks for the Debian packages it needs (SYSTEM_PACKAGES) and
 installs them as root on Debian; ``--help`` lists stages and packages.
@@ -234,12 +236,34 @@ def pep8_only(paths):
         path in NOT_UNIT_TESTED_FILES for path in paths)
 
 
+def added_tests_only(changes):
+    """The unit test modules a patch that only adds files is tested by.
+
+    changes: the (status, path) pairs of the patch (changed_files).  A
+    patch that only adds files cannot change what the existing unit
+    tests exercise (nothing imported those files before it): the test
+    modules it adds (test_*.py, not functional) are what it can break.
+    Their dotted names; None if the patch changes or deletes a file.
+    """
+    if not changes or any(status != 'A' for status, _ in changes):
+        return None
+    return [path[:-3].replace('/', '.') for _, path in changes
+            if path.startswith('oslo_messaging/tests/') and
+            not path.startswith(NOT_UNIT_TESTED_DIRS) and
+            os.path.basename(path).startswith('test_') and
+            path.endswith('.py')]
+
+
 def changed_files(tree, sha):
-    """The paths commit sha of tree changes (both sides of a rename)."""
-    return subprocess.run(
-        ['git', 'diff', '--no-renames', '--name-only', sha + '~1', sha],
-        cwd=tree, stdout=subprocess.PIPE, text=True,
-        check=True).stdout.splitlines()
+    """(status, path) of each file commit sha of tree changes.
+
+    Status as git diff --name-status says, without rename detection (a
+    rename is a deletion and an addition).
+    """
+    out = subprocess.run(
+        ['git', 'diff', '--no-renames', '--name-status', sha + '~1', sha],
+        cwd=tree, stdout=subprocess.PIPE, text=True, check=True).stdout
+    return [tuple(line.split('\t', 1)) for line in out.splitlines()]
 
 
 def stage_bisect():
@@ -249,7 +273,8 @@ def stage_bisect():
     test; a patch series must pass after each of its patches (git
     bisect, Gerrit).  Where a test module matches BISECT_FUNCTIONAL,
     those functional tests run too, against a private broker.  A patch
-    that pep8_only() trims gets flake8 alone.
+    that pep8_only() trims gets flake8 alone; one that only adds files,
+    flake8 and its own test modules (added_tests_only()).
     """
     commits = subprocess.run(
         ['git', 'rev-list', '--reverse', 'upstream..HEAD~1'], cwd=TREE,
@@ -265,16 +290,18 @@ def stage_bisect():
         need(*run(['git', 'clone', '-q', TREE, dest]), 'git clone')
         need(*run(['git', 'checkout', '-q', sha], cwd=dest), 'checkout')
         rc, out = run([os.path.join(BIN, 'flake8')], cwd=dest)
-        trimmed = pep8_only(changed_files(TREE, sha))
-        if rc == 0 and trimmed:
+        changes = changed_files(TREE, sha)
+        added = added_tests_only(changes)
+        if rc == 0 and (pep8_only([path for _, path in changes]) or
+                        added == []):
             passed += 1
             print('  ok after: %s (pep8 only: touches no unit-tested file)'
                   % subject)
             continue
         if rc == 0:
             rc, out = run(isolated_network() + ['stestr', 'run',
-                                                '--concurrency', '2'],
-                          cwd=dest, env=unit_env())
+                                                '--concurrency', '2'] +
+                          (added or []), cwd=dest, env=unit_env())
         if rc != 0:
             failed += 1
             print(tail(out))
@@ -286,8 +313,10 @@ def stage_bisect():
         ran, ok = bisect_functional(dest, log)
         if ok:
             passed += 1
-            print('  ok after: %s (%d unit tests passed%s)'
-                  % (subject, units, ', functional too' if ran else ''))
+            print('  ok after: %s (%d unit tests%s passed%s)'
+                  % (subject, units,
+                     ' of the files it adds' if added else '',
+                     ', functional too' if ran else ''))
         else:
             failed += 1
             print('  FAILED after: %s (functional %s)'

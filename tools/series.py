@@ -245,8 +245,9 @@ class Series:
         """Write upstream..HEAD of the tree to the series' patches/.
 
         In a series other than the default one, a patch that the default
-        series has byte for byte (patches/<same name>) is listed by its
-        relative path (../../patches/<name>) and not copied.  Own patch
+        series has byte for byte (any file of its patches/, whatever its
+        number) is listed by its relative path (../../patches/<name>) and
+        not copied.  Own patch
         files that the series no longer lists are removed; the default
         series' files are never touched from another series.
         """
@@ -287,17 +288,22 @@ class Series:
             % (len(new), self.rel(self.patches), shared))
 
     def _shared_entry(self, name, data):
-        """The series line of a patch the default series has, or None."""
+        """The series line of a patch the default series has, or None.
+
+        Matched by content, not by name: a series with a patch of its own
+        inserted numbers the ones after it differently.
+        """
         if not self.name:
             return None
-        path = os.path.join(self.layout.default_patches, name)
-        try:
+        default = self.layout.default_patches
+        for fname in sorted(os.listdir(default)):
+            if not fname.endswith('.patch'):
+                continue
+            path = os.path.join(default, fname)
             with open(path, 'rb') as f:
-                if f.read() != data:
-                    return None
-        except FileNotFoundError:
-            return None
-        return os.path.relpath(path, self.patches)
+                if f.read() == data:
+                    return os.path.relpath(path, self.patches)
+        return None
 
     def _is_own(self, entry):
         """Whether a series line names a file in this series' patches/."""
@@ -316,17 +322,19 @@ class Series:
             return problems
         with tempfile.TemporaryDirectory() as tmp:
             new = self._format_patches(tmp)
-        old = {}
+        # In order, by content: a shared patch's name may carry another
+        # number than the tree's commit (see _shared_entry).
+        old = []
         for entry in self.read_series():
             with open(os.path.join(self.patches, entry), 'rb') as f:
-                old[os.path.basename(entry)] = f.read()
-        for name in new:
-            if old.get(name) != new[name]:
+                old.append((entry, f.read()))
+        names = list(new)
+        for index, name in enumerate(names):
+            if index >= len(old) or old[index][1] != new[name]:
                 problems.append('commit not exported: %s' % name)
-        for name in old:
-            if name not in new:
-                problems.append('in %s but not in the tree: %s'
-                                % (self.rel(self.series_file), name))
+        for entry, _ in old[len(names):]:
+            problems.append('in %s but not in the tree: %s'
+                            % (self.rel(self.series_file), entry))
         return problems
 
     def _dirty(self):

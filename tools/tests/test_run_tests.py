@@ -462,28 +462,54 @@ def git_tree(path, *commits):
         git('commit', '-q', '-m', subject)
 
 
-def test_bisect_gives_pep8_only_to_a_patch_of_functional_tests(
+@pytest.mark.parametrize('changes, tests', [
+    ([('A', 'oslo_messaging/_drivers/new.py'),
+      ('A', 'oslo_messaging/tests/drivers/test_new.py'),
+      ('A', 'oslo_messaging/tests/drivers/peers.py'),
+      ('A', 'oslo_messaging/tests/functional/test_new_func.py')],
+     ['oslo_messaging.tests.drivers.test_new']),
+    ([('A', 'oslo_messaging/_drivers/new.py')], []),
+    ([('A', 'oslo_messaging/_drivers/new.py'),
+      ('M', 'oslo_messaging/_drivers/impl_rabbit.py')], None),
+    ([('A', 'oslo_messaging/tests/drivers/test_new.py'),
+      ('D', 'oslo_messaging/tests/drivers/test_old.py')], None),
+    ([], None),
+])
+def test_added_tests_only_rule(changes, tests):
+    assert run_tests.added_tests_only(changes) == tests
+
+
+def test_bisect_trims_patches_of_functional_tests_and_new_files(
         tmp_path, monkeypatch, capsys):
     tree = str(tmp_path / 'tree')
     git_tree(tree,
+             ('oslo_messaging/_drivers/impl_rabbit.py', 'Add a module'),
              ('oslo_messaging/tests/functional/test_x.py', 'Test it'),
              ('oslo_messaging/_drivers/impl_rabbit.py', 'Fix it'),
+             ('oslo_messaging/tests/drivers/test_new.py', 'Add a test'),
              ('doc/last.rst', 'The last patch, not bisected'))
     monkeypatch.setattr(run_tests, 'BUILD', str(tmp_path))
     monkeypatch.setattr(run_tests, 'TREE', tree)
-    # clone, checkout, flake8 each; stestr for the second patch only
-    fake = FakeRun(*[PIP_OK] * 3 + [PIP_OK] * 3 + [(0, STESTR_TOTALS)])
+    # clone, checkout, flake8 each; stestr for the third and fourth
+    fake = FakeRun(*[PIP_OK] * 9 + [(0, STESTR_TOTALS)] + [PIP_OK] * 3 +
+                   [(0, STESTR_TOTALS)])
     monkeypatch.setattr(run_tests, 'run', fake)
     monkeypatch.setattr(run_tests, 'isolated_network', lambda: [])
-    assert run_tests.stage_bisect() == (2, 0, 0)
+    assert run_tests.stage_bisect() == (4, 0, 0)
     commands = [cmd for cmd, _ in fake.calls]
-    assert [c[0] for c in commands if c[0] == 'stestr'] == ['stestr']
-    assert commands.index(next(c for c in commands if c[0] == 'stestr')) \
-        == 6
+    stestr = [(n, c) for n, c in enumerate(commands) if c[0] == 'stestr']
+    assert stestr == [
+        (9, ['stestr', 'run', '--concurrency', '2']),
+        (13, ['stestr', 'run', '--concurrency', '2',
+              'oslo_messaging.tests.drivers.test_new'])]
     out = capsys.readouterr().out
+    assert ('ok after: Add a module (pep8 only: touches no unit-tested '
+            'file)' in out)
     assert ('ok after: Test it (pep8 only: touches no unit-tested file)'
             in out)
     assert 'ok after: Fix it (2 unit tests passed)' in out
+    assert ('ok after: Add a test (2 unit tests of the files it adds '
+            'passed)' in out)
     assert 'The last patch' not in out
 
 

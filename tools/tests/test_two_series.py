@@ -170,6 +170,24 @@ def test_export_lists_shared_patches_and_writes_own_ones(two):
     assert snapshot(two / 'patches') == default
 
 
+def test_export_finds_a_shared_patch_under_another_number(two):
+    add_module(two, None, 'VALUE = 1\n')
+    ok(tool(two, 'tree', env=STABLE))
+    tree = str(two / 'build' / 'stable' / 'toy')
+    # A patch of its own first: the shared one is its 0002, not 0001.
+    commit_file(tree, 'toy/only.py', 'x = 2\n', 'Add toy/only.py', n=2)
+    commit_file(tree, MODULE, 'VALUE = 1\n', 'Add a module')
+    ok(tool(two, 'export', env=STABLE))
+    own = two / 'stable' / 'patches'
+    assert [line for line in (own / 'series').read_text().splitlines()
+            if not line.startswith('#')] == [
+        '0001-Add-toy-only.py.patch',
+        '../../patches/0001-Add-a-module.patch']
+    assert sorted(p.name for p in own.iterdir()) == [
+        '0001-Add-toy-only.py.patch', 'series']
+    ok(tool(two, 'status', env=STABLE))
+
+
 def test_export_writes_a_patch_that_differs_from_the_default_one(two):
     add_module(two, None, 'VALUE = 1\n')
     add_module(two, STABLE, 'VALUE = 2\n')
